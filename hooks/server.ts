@@ -1,0 +1,69 @@
+import type { Server } from "node:http";
+import { pino } from "pino";
+import { ConfigError, loadConfig } from "../lib/config.ts";
+import { createApp } from "./app.ts";
+import { readEnvironment } from "./env.ts";
+
+// Entry point: `npm start` / `node hooks/server.ts`. Reads the environment and config, serves the
+// hooks, and shuts down cleanly on SIGTERM (node may be PID 1 in the container).
+
+/** Kubernetes waits 30 s after SIGTERM before SIGKILL; finish well before. */
+const SHUTDOWN_DEADLINE_MS = 20_000;
+
+function main(): void {
+  let env: ReturnType<typeof readEnvironment>;
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    env = readEnvironment(process.env);
+    config = loadConfig(env.configFile, env.podNamespace);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`kube-external-sync: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const logger = pino({ level: env.logLevel, base: { app: "kube-external-sync" } });
+  const { app, setReady } = createApp({
+    config,
+    logger,
+    bodyLimit: env.bodyLimit,
+    maxConcurrent: env.maxConcurrent,
+  });
+  const server: Server = app.listen(env.port, () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : env.port;
+    logger.info(
+      {
+        port,
+        sourceNamespaces: config.sourceNamespaces,
+        configFile: env.configFile ?? "(defaults)",
+      },
+      "kube-external-sync hooks listening",
+    );
+  });
+  server.on("error", (err) => {
+    logger.fatal({ err }, "cannot listen");
+    process.exit(1);
+  });
+  // Metacontroller keeps connections alive; idle ones must not outlive a shutdown.
+  server.keepAliveTimeout = 65_000;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    setReady(false);
+    setTimeout(() => {
+      logger.warn("shutdown deadline reached; exiting");
+      process.exit(0);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main();

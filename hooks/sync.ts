@@ -1,0 +1,27 @@
+import type { RequestHandler } from "express";
+import type { Config } from "../lib/config.ts";
+import { computeSync, type SyncOutcome } from "../lib/engine.ts";
+import { parseSyncRequest } from "../lib/request.ts";
+import type { SyncRequest } from "../lib/types.ts";
+import type { Metrics } from "./metrics.ts";
+
+export type SyncEngine = (req: SyncRequest, config: Config) => SyncOutcome;
+
+/** POST /sync: the desired mirrors of one namespace. Errors propagate to the error middleware. */
+export function syncHandler(
+  config: Config,
+  metrics: Metrics,
+  engine: SyncEngine = computeSync,
+): RequestHandler {
+  return (req, res) => {
+    const request = parseSyncRequest(req.body);
+    res.locals.namespace = request.namespace.metadata.name;
+    const outcome = engine(request, config);
+    const terminating = request.namespace.metadata.deletionTimestamp != null;
+    metrics.recordOutcome(
+      request.namespace.metadata.name,
+      terminating ? undefined : outcome.counts,
+    );
+    res.json(outcome.response);
+  };
+}

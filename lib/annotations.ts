@@ -1,0 +1,236 @@
+import {
+  Annotation,
+  DECORATOR_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  PREFIX,
+  SOURCE_KEYS,
+  TARGETING_KEYS,
+} from "./constants.ts";
+import { isDnsSubdomain, whyNotSubdomain } from "./dns.ts";
+import { annotationField, type FieldError, fieldError } from "./errors.ts";
+import { type HostTemplate, parseHostTemplate, parseTopLevelDomain } from "./hosts.ts";
+import { type NameMatcher, parseNameList } from "./patterns.ts";
+import { parseSelector, type Selector } from "./selector.ts";
+import type { KubeObject } from "./types.ts";
+
+// The annotation vocabulary on source objects and target namespaces (DESIGN.md section 3).
+
+/** Which copied labels or annotations a source strips from its mirrors. */
+export interface StripList {
+  all: boolean;
+  keys: ReadonlySet<string>;
+}
+
+/** A source's annotations, validated. Unset optional keys fall back to the configuration. */
+export interface SourceSpec {
+  replicateTo: NameMatcher | undefined;
+  replicateToMatching: Selector | undefined;
+  replicateToAnnotated: Selector | undefined;
+  excludeNamespaces: NameMatcher | undefined;
+  externalNameSuffix: string | undefined;
+  /** Base domain of `top-level-domain`; undefined when unset. */
+  topLevelDomain: string | undefined;
+  hostTemplate: HostTemplate | undefined;
+  tldSecretName: string | undefined;
+  stripLabels: StripList;
+  stripAnnotations: StripList;
+}
+
+export type ParsedSource =
+  | { ok: true; spec: SourceSpec; warnings: FieldError[] }
+  | { ok: false; errors: FieldError[]; warnings: FieldError[] };
+
+/** True for objects this controller wrote: they are never sources, whatever they carry. */
+export function isMirror(obj: KubeObject): boolean {
+  return (
+    obj.metadata.annotations?.[DECORATOR_ANNOTATION] !== undefined ||
+    obj.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
+  );
+}
+
+/** True for an object that asks to be mirrored (before its annotations are validated). */
+export function isSource(obj: KubeObject): boolean {
+  const a = obj.metadata.annotations;
+  return a !== undefined && TARGETING_KEYS.some((k) => a[k] !== undefined) && !isMirror(obj);
+}
+
+const NO_STRIP: StripList = { all: false, keys: new Set() };
+const QUALIFIED_KEY =
+  /^(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+function parseStripList(value: string, field: string): StripList | FieldError {
+  const v = value.trim().toLowerCase();
+  if (v === "true") return { all: true, keys: new Set() };
+  if (v === "false" || v === "") return NO_STRIP;
+  const keys = new Set<string>();
+  for (const raw of value.split(",")) {
+    const key = raw.trim();
+    if (key === "") continue;
+    if (key.length > 316 || !QUALIFIED_KEY.test(key)) {
+      return fieldError(field, key, 'must be "true" or a comma list of label or annotation keys');
+    }
+    keys.add(key);
+  }
+  return { all: false, keys };
+}
+
+/** Validates every kube-external-sync.io/* annotation of a source object. */
+export function parseSourceAnnotations(
+  annotations: Readonly<Record<string, string>>,
+): ParsedSource {
+  const errors: FieldError[] = [];
+  const warnings: FieldError[] = [];
+  const get = (key: string) => annotations[key];
+
+  for (const key of Object.keys(annotations).sort()) {
+    if (!key.startsWith(PREFIX)) continue;
+    if (key === Annotation.keepOwnerReferences) {
+      warnings.push(
+        fieldError(
+          annotationField(key),
+          annotations[key] ?? "",
+          "not supported: owner references across namespaces make the garbage collector delete mirrors; ignored",
+        ),
+      );
+    } else if (!SOURCE_KEYS.has(key)) {
+      warnings.push(
+        fieldError(annotationField(key), annotations[key] ?? "", "unknown annotation; ignored"),
+      );
+    }
+  }
+
+  function names(key: string): NameMatcher | undefined {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    const r = parseNameList(v, annotationField(key));
+    if (r.ok) return r.value;
+    errors.push(...r.errors);
+    return undefined;
+  }
+  function selector(key: string, mode: "labels" | "annotations"): Selector | undefined {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    const r = parseSelector(v, annotationField(key), mode);
+    if (r.ok) return r.value;
+    errors.push(...r.errors);
+    return undefined;
+  }
+  function subdomain(key: string): string | undefined {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    const t = v.trim();
+    if (isDnsSubdomain(t)) return t;
+    errors.push(
+      fieldError(annotationField(key), v, `must be a DNS subdomain: ${whyNotSubdomain(t)}`),
+    );
+    return undefined;
+  }
+  function strip(key: string): StripList {
+    const v = get(key);
+    if (v === undefined) return NO_STRIP;
+    const r = parseStripList(v, annotationField(key));
+    if ("field" in r) {
+      errors.push(r);
+      return NO_STRIP;
+    }
+    return r;
+  }
+
+  const replicateTo = names(Annotation.replicateTo);
+  const replicateToMatching = selector(Annotation.replicateToMatching, "labels");
+  const replicateToAnnotated = selector(Annotation.replicateToAnnotated, "annotations");
+  const excludeNamespaces = names(Annotation.excludeNamespaces);
+  const externalNameSuffix = subdomain(Annotation.externalNameSuffix);
+  const tldSecretName = subdomain(Annotation.tldSecretName);
+
+  let topLevelDomain: string | undefined;
+  const tldValue = get(Annotation.topLevelDomain);
+  if (tldValue !== undefined) {
+    const r = parseTopLevelDomain(tldValue, annotationField(Annotation.topLevelDomain));
+    if (r.ok) topLevelDomain = r.value;
+    else errors.push(...r.errors);
+  }
+  let hostTemplate: HostTemplate | undefined;
+  const templateValue = get(Annotation.hostTemplate);
+  if (templateValue !== undefined) {
+    const r = parseHostTemplate(templateValue, annotationField(Annotation.hostTemplate));
+    if (r.ok) hostTemplate = r.value;
+    else errors.push(...r.errors);
+  }
+  const stripLabels = strip(Annotation.stripLabels);
+  const stripAnnotations = strip(Annotation.stripAnnotations);
+
+  if (errors.length > 0) return { ok: false, errors, warnings };
+  return {
+    ok: true,
+    warnings,
+    spec: {
+      replicateTo,
+      replicateToMatching,
+      replicateToAnnotated,
+      excludeNamespaces,
+      externalNameSuffix,
+      topLevelDomain,
+      hostTemplate,
+      tldSecretName,
+      stripLabels,
+      stripAnnotations,
+    },
+  };
+}
+
+/** The `kube-external-sync.io/skip` annotation of a target namespace. */
+export interface SkipList {
+  /** True when the namespace asks for no mirror of `kind`/`name`. */
+  skips(kind: string, name: string): boolean;
+}
+
+/**
+ * Parses `*` or a comma list of `name` and `Kind/name`. Bad items are reported and ignored: an
+ * ignored item can only keep a mirror, never delete one.
+ */
+export function parseSkipList(
+  value: string | undefined,
+  knownKinds: readonly string[],
+): { skip: SkipList; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  if (value === undefined) return { skip: { skips: () => false }, errors };
+  const field = annotationField(Annotation.skip);
+  const all = new Set<string>();
+  const byKind = new Set<string>();
+  let everything = false;
+  for (const raw of value.split(",")) {
+    const item = raw.trim();
+    if (item === "") continue;
+    if (item === "*") {
+      everything = true;
+      continue;
+    }
+    const slash = item.indexOf("/");
+    const kindPart = slash >= 0 ? item.slice(0, slash) : undefined;
+    const name = slash >= 0 ? item.slice(slash + 1) : item;
+    if (!isDnsSubdomain(name)) {
+      errors.push(
+        fieldError(field, item, "must be *, a name, or Kind/name (for example api,Ingress/web)"),
+      );
+      continue;
+    }
+    if (kindPart === undefined) {
+      all.add(name);
+      continue;
+    }
+    const kind = knownKinds.find((k) => k.toLowerCase() === kindPart.toLowerCase());
+    if (kind === undefined) {
+      errors.push(
+        fieldError(field, item, `unknown kind "${kindPart}"; known: ${knownKinds.join(", ")}`),
+      );
+      continue;
+    }
+    byKind.add(`${kind}/${name}`);
+  }
+  return {
+    errors,
+    skip: { skips: (kind, name) => everything || all.has(name) || byKind.has(`${kind}/${name}`) },
+  };
+}

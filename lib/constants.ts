@@ -1,0 +1,106 @@
+// Every annotation key, label and reason code the product reads or writes, in one place.
+
+export const PREFIX = "kube-external-sync.io/";
+
+/** Annotations read on a source object. */
+export const Annotation = {
+  replicateTo: `${PREFIX}replicate-to`,
+  replicateToMatching: `${PREFIX}replicate-to-matching`,
+  replicateToAnnotated: `${PREFIX}replicate-to-annotated`,
+  excludeNamespaces: `${PREFIX}exclude-namespaces`,
+  externalNameSuffix: `${PREFIX}external-name-suffix`,
+  topLevelDomain: `${PREFIX}top-level-domain`,
+  hostTemplate: `${PREFIX}host-template`,
+  tldSecretName: `${PREFIX}tld-secret-name`,
+  stripLabels: `${PREFIX}strip-labels`,
+  stripAnnotations: `${PREFIX}strip-annotations`,
+  /** v1 key, deliberately unsupported: reported and ignored. */
+  keepOwnerReferences: `${PREFIX}keep-owner-references`,
+  /** Written by the hook on every mirror. */
+  replicatedFrom: `${PREFIX}replicated-from`,
+  /** Read on a target namespace. */
+  skip: `${PREFIX}skip`,
+  /** Written by the hook on the parent namespace. */
+  status: `${PREFIX}status`,
+} as const;
+
+/** The keys whose presence makes an object a source. */
+export const TARGETING_KEYS = [
+  Annotation.replicateTo,
+  Annotation.replicateToMatching,
+  Annotation.replicateToAnnotated,
+] as const;
+
+/** Keys with a meaning on a source; any other key under PREFIX is reported as unknown. */
+export const SOURCE_KEYS: ReadonlySet<string> = new Set([
+  ...TARGETING_KEYS,
+  Annotation.excludeNamespaces,
+  Annotation.externalNameSuffix,
+  Annotation.topLevelDomain,
+  Annotation.hostTemplate,
+  Annotation.tldSecretName,
+  Annotation.stripLabels,
+  Annotation.stripAnnotations,
+  Annotation.keepOwnerReferences,
+  // Harmless on a source: manifests are often copied from a namespace or a mirror.
+  Annotation.replicatedFrom,
+  Annotation.skip,
+  Annotation.status,
+]);
+
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_VALUE = "kube-external-sync";
+
+/** Set by Metacontroller on every attachment it manages. */
+export const DECORATOR_ANNOTATION = "metacontroller.k8s.io/decorator-controller";
+
+/**
+ * Label and annotation keys never copied to a mirror (DESIGN.md section 7): control keys, tracking
+ * keys of GitOps tools (which would prune or fight the mirror) and keys that make cloud or DNS
+ * controllers act on a Service. Entries ending in "/" are prefixes.
+ */
+export const NEVER_COPIED: readonly string[] = [
+  "kubectl.kubernetes.io/last-applied-configuration",
+  PREFIX,
+  "metacontroller.k8s.io/",
+  "meta.helm.sh/",
+  "helm.sh/chart",
+  "argocd.argoproj.io/",
+  "app.kubernetes.io/instance",
+  "kustomize.toolkit.fluxcd.io/",
+  "helm.toolkit.fluxcd.io/",
+  "external-dns.alpha.kubernetes.io/",
+  "service.beta.kubernetes.io/",
+  "service.kubernetes.io/",
+  "cloud.google.com/",
+  MANAGED_BY_LABEL,
+];
+
+/** Reason codes in the namespace status annotation. */
+export const Reason = {
+  /** An object of the mirror's kind and name exists and is not ours, or another source won. */
+  Conflict: "Conflict",
+  /** The namespace's skip annotation names the object. */
+  Skipped: "Skipped",
+  /** A source's annotation is invalid: its existing mirrors are kept unchanged. */
+  InvalidAnnotation: "InvalidAnnotation",
+  /** An annotation that has no effect (unknown key, or v1's keep-owner-references). */
+  IgnoredAnnotation: "IgnoredAnnotation",
+  /** A host or name that would not be valid DNS: the rule or mirror is left out. */
+  InvalidHost: "InvalidHost",
+  /** Two mirrored Ingresses serve the same host and path. */
+  HostCollision: "HostCollision",
+  /** spec.defaultBackend of a source Ingress is not copied. */
+  DefaultBackendDropped: "DefaultBackendDropped",
+  /** The mirror's TLS secret is not copied: it must exist in the target namespace. */
+  TLSSecretRequired: "TLSSecretRequired",
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Reasons listed under "skipped" in the status: the object was deliberately not mirrored. */
+export const SKIP_REASONS: ReadonlySet<Reason> = new Set([Reason.Conflict, Reason.Skipped]);
+
+/** At most this many entries in the status annotation; the rest are counted in "omitted". */
+export const STATUS_ENTRY_LIMIT = 50;
+/** Messages in the status are cut to one line of at most this many characters. */
+export const STATUS_MESSAGE_LIMIT = 200;

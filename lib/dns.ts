@@ -1,0 +1,44 @@
+// DNS name rules of Kubernetes (RFC 1123 as the API server applies them). Inputs are length-checked
+// before any pattern runs, so every check here is linear in a bounded string.
+
+const LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
+
+export const MAX_LABEL = 63;
+export const MAX_SUBDOMAIN = 253;
+
+export function isDnsLabel(value: string): boolean {
+  return value.length > 0 && value.length <= MAX_LABEL && LABEL.test(value);
+}
+
+export function isDnsSubdomain(value: string): boolean {
+  return (
+    value.length > 0 &&
+    value.length <= MAX_SUBDOMAIN &&
+    value.split(".").every((l) => isDnsLabel(l))
+  );
+}
+
+/** An Ingress host: a DNS subdomain, optionally with a leading "*." wildcard label. */
+export function isIngressHost(value: string): boolean {
+  if (value.startsWith("*."))
+    return value.length <= MAX_SUBDOMAIN && isDnsSubdomain(value.slice(2));
+  return isDnsSubdomain(value);
+}
+
+/** Explains why `value` is not a DNS subdomain, for messages. */
+export function whyNotSubdomain(value: string): string {
+  if (value.length === 0) return "it is empty";
+  if (value.length > MAX_SUBDOMAIN)
+    return `it has ${value.length} characters, more than ${MAX_SUBDOMAIN}`;
+  const long = value.split(".").find((l) => l.length > MAX_LABEL);
+  if (long !== undefined) {
+    return `its label "${clip(long, 20)}" has ${long.length} characters, more than ${MAX_LABEL}`;
+  }
+  return "labels must be lowercase letters, digits and '-', starting and ending with a letter or digit";
+}
+
+/** Shortens a user-supplied value for a message. */
+export function clip(value: string, max = 80): string {
+  const oneLine = value.replace(/[\r\n\t]+/g, " ");
+  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
+}

@@ -1,0 +1,231 @@
+import { isSource, parseSkipList, parseSourceAnnotations } from "./annotations.ts";
+import type { Config } from "./config.ts";
+import { Annotation, Reason } from "./constants.ts";
+import { formatFieldError } from "./errors.ts";
+import { type DeclaredKind, declaredKinds } from "./kinds/index.ts";
+import type { Route } from "./kinds/kind.ts";
+import { replicatedFrom } from "./metadata.ts";
+import { toLabelSelector } from "./selector.ts";
+import { buildStatus, type NamespaceStatus } from "./status.ts";
+import { isEligibleNamespace, isTargetOf } from "./targeting.ts";
+import type {
+  CustomizeRequest,
+  CustomizeResponse,
+  Issue,
+  KubeObject,
+  RelatedResourceRule,
+  SyncRequest,
+  SyncResponse,
+} from "./types.ts";
+
+// The engine: one sync request in, the complete desired state of one namespace out. A pure
+// function of its input, so an unchanged cluster gets byte-identical answers.
+
+export interface SyncOutcome {
+  response: SyncResponse;
+  /** The status written to the namespace; undefined for namespaces that never get mirrors. */
+  status: NamespaceStatus | undefined;
+  /** Uncapped counts, for metrics. */
+  counts: { mirrors: Record<string, number>; conflicts: number; invalidSources: number };
+}
+
+interface Claim {
+  source: string;
+}
+
+/** Objects of one kind in `namespace`, sorted by name. */
+function objectsIn(map: Record<string, KubeObject>, namespace: string): KubeObject[] {
+  const prefix = `${namespace}/`;
+  return Object.keys(map)
+    .filter((k) => k.startsWith(prefix))
+    .sort()
+    .map((k) => map[k] as KubeObject);
+}
+
+export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
+  const kinds = declaredKinds(req.attachmentRules);
+  const N = req.namespace.metadata.name;
+  if (!isEligibleNamespace(N, config)) {
+    // No mirrors belong here; null removes a status left from before a config change.
+    return {
+      response: {
+        labels: {},
+        annotations: { [Annotation.status]: null },
+        attachments: [],
+        resyncAfterSeconds: 0,
+      },
+      status: undefined,
+      counts: { mirrors: {}, conflicts: 0, invalidSources: 0 },
+    };
+  }
+
+  const issues: Issue[] = [];
+  const { skip, errors: skipErrors } = parseSkipList(
+    req.namespace.metadata.annotations?.[Annotation.skip],
+    kinds.map((k) => k.module.kind),
+  );
+  for (const e of skipErrors) {
+    issues.push({
+      reason: Reason.InvalidAnnotation,
+      object: `Namespace/${N}`,
+      message: `${formatFieldError(e)}; item ignored`,
+    });
+  }
+
+  const desired: { kind: DeclaredKind; mirror: KubeObject }[] = [];
+  for (const kind of kinds) {
+    const related = req.related[kind.key] ?? {};
+    const ours = req.attachments[kind.key] ?? {};
+    // First source namespace in config order wins a name; later ones are reported.
+    const claims = new Map<string, Claim>();
+
+    for (const sourceNamespace of config.sourceNamespaces) {
+      for (const source of objectsIn(related, sourceNamespace)) {
+        if (!isSource(source)) continue;
+        if (config.sourceSelector && !config.sourceSelector.matches(source.metadata.labels))
+          continue;
+        const name = source.metadata.name;
+        const object = `${kind.module.kind}/${name}`;
+        const sourceId = `${sourceNamespace}/${name}`;
+        const report = (reason: Reason, message: string) =>
+          issues.push({ reason, object, source: sourceId, message });
+
+        const parsed = parseSourceAnnotations(source.metadata.annotations ?? {});
+        for (const w of parsed.warnings) report(Reason.IgnoredAnnotation, formatFieldError(w));
+        if (!parsed.ok) {
+          // Fail static: a typo must not delete mirrors. Keep the existing one unchanged.
+          const existing = ours[`${N}/${name}`];
+          const keep =
+            existing !== undefined && replicatedFrom(existing) === sourceId && !claims.has(name);
+          if (keep) {
+            claims.set(name, { source: sourceId });
+            desired.push({
+              kind,
+              mirror: kind.module.rebuild(existing, { namespace: N, apiVersion: kind.apiVersion }),
+            });
+          }
+          const first = parsed.errors.map(formatFieldError).join("; ");
+          report(
+            Reason.InvalidAnnotation,
+            `${first} (${keep ? "existing mirror kept unchanged" : "no mirror created"})`,
+          );
+          continue;
+        }
+        if (!isTargetOf(parsed.spec, req.namespace)) continue;
+
+        const winner = claims.get(name);
+        if (winner !== undefined) {
+          report(
+            Reason.Conflict,
+            `${winner.source} offers the same name and comes first in sourceNamespaces`,
+          );
+          continue;
+        }
+        claims.set(name, { source: sourceId });
+        if (skip.skips(kind.module.kind, name)) {
+          report(Reason.Skipped, `namespace annotation ${Annotation.skip} names it`);
+          continue;
+        }
+        if (related[`${N}/${name}`] !== undefined && ours[`${N}/${name}`] === undefined) {
+          report(
+            Reason.Conflict,
+            `${object} already exists in ${N} and is not managed by kube-external-sync: left alone`,
+          );
+          continue;
+        }
+        const result = kind.module.mirror(source, {
+          namespace: N,
+          apiVersion: kind.apiVersion,
+          spec: parsed.spec,
+          config,
+        });
+        for (const r of result.remarks) report(r.reason, r.message);
+        if (result.mirror !== undefined) desired.push({ kind, mirror: result.mirror });
+      }
+    }
+  }
+
+  issues.push(...hostCollisions(desired));
+
+  const mirrors: Record<string, number> = {};
+  for (const k of [...kinds].sort((a, b) => a.module.kind.localeCompare(b.module.kind, "en"))) {
+    mirrors[k.module.kind] = desired.filter((d) => d.kind === k).length;
+  }
+  const status = buildStatus(mirrors, issues);
+  const attachments = desired
+    .map((d) => d.mirror)
+    .sort(
+      (a, b) =>
+        a.kind.localeCompare(b.kind, "en") || a.metadata.name.localeCompare(b.metadata.name, "en"),
+    );
+  return {
+    response: {
+      labels: {},
+      annotations: { [Annotation.status]: JSON.stringify(status) },
+      attachments,
+      resyncAfterSeconds: 0,
+    },
+    status,
+    counts: {
+      mirrors,
+      conflicts: issues.filter((i) => i.reason === Reason.Conflict).length,
+      invalidSources: new Set(
+        issues
+          .filter((i) => i.reason === Reason.InvalidAnnotation && i.source)
+          .map((i) => `${i.object} ${i.source}`),
+      ).size,
+    },
+  };
+}
+
+/** Mirrors that route the same host and path: both are kept, and reported. */
+function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObject }[]): Issue[] {
+  const byRoute = new Map<string, string[]>();
+  for (const { kind, mirror } of desired) {
+    const routes: Route[] = kind.module.routes?.(mirror) ?? [];
+    const object = `${mirror.kind}/${mirror.metadata.name}`;
+    for (const r of routes) {
+      const key = `${r.host}${r.path}`;
+      const owners = byRoute.get(key) ?? [];
+      if (!owners.includes(object)) owners.push(object);
+      byRoute.set(key, owners);
+    }
+  }
+  const issues: Issue[] = [];
+  for (const [route, owners] of byRoute) {
+    if (owners.length < 2) continue;
+    for (const object of owners) {
+      const others = owners.filter((o) => o !== object).join(", ");
+      issues.push({
+        reason: Reason.HostCollision,
+        object,
+        message: `${route} is also served by ${others}; set host-template on a source to tell them apart`,
+      });
+    }
+  }
+  return issues;
+}
+
+/**
+ * The objects Metacontroller must send with every sync of this namespace: each declared kind in
+ * each source namespace, and in the namespace itself (to see what is not ours). It depends only on
+ * the namespace's name and the config, because Metacontroller caches it per namespace.
+ */
+export function computeCustomize(req: CustomizeRequest, config: Config): CustomizeResponse {
+  const kinds = declaredKinds(req.attachmentRules);
+  const N = req.namespace.metadata.name;
+  if (!isEligibleNamespace(N, config)) return { relatedResources: [] };
+  const relatedResources: RelatedResourceRule[] = [];
+  const labelSelector = config.sourceSelector ? toLabelSelector(config.sourceSelector) : undefined;
+  for (const { module, apiVersion } of kinds) {
+    for (const namespace of config.sourceNamespaces) {
+      relatedResources.push(
+        labelSelector
+          ? { apiVersion, resource: module.resource, namespace, labelSelector }
+          : { apiVersion, resource: module.resource, namespace },
+      );
+    }
+    relatedResources.push({ apiVersion, resource: module.resource, namespace: N });
+  }
+  return { relatedResources };
+}

@@ -1,0 +1,142 @@
+import { clip, isDnsSubdomain, isIngressHost, whyNotSubdomain } from "./dns.ts";
+import { fail, fieldError, ok, type Result } from "./errors.ts";
+
+// Moving an Ingress host into a feature namespace's domain (DESIGN.md section 6.1 to 6.3).
+
+/** Parses `*.example.com` (or `example.com`) into its base domain; "" stays "" (unset). */
+export function parseTopLevelDomain(value: string, field: string): Result<string> {
+  const trimmed = value.trim();
+  if (trimmed === "") return ok("");
+  const base = trimmed.startsWith("*.") ? trimmed.slice(2) : trimmed;
+  if (!isDnsSubdomain(base)) {
+    return fail(
+      fieldError(
+        field,
+        value,
+        `must be a wildcard domain such as "*.example.com": ${whyNotSubdomain(base)}`,
+      ),
+    );
+  }
+  return ok(base);
+}
+
+export const TEMPLATE_PLACEHOLDERS = [
+  "namespace",
+  "sourceNamespace",
+  "name",
+  "ingress",
+  "host",
+] as const;
+type Placeholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
+export type TemplateValues = Record<Placeholder, string>;
+
+export interface HostTemplate {
+  readonly text: string;
+  render(values: TemplateValues): string;
+}
+
+/** Parses a host template such as `{name}-{namespace}.example.com`. */
+export function parseHostTemplate(value: string, field: string): Result<HostTemplate> {
+  const bad = (detail: string) => fail<HostTemplate>(fieldError(field, value, detail));
+  const text = value.trim();
+  if (text === "") return bad("must not be empty");
+  if (text.length > 253) return bad(`has ${text.length} characters; a host has at most 253`);
+  const parts: (string | { p: Placeholder })[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const open = text.indexOf("{", i);
+    const close = text.indexOf("}", i);
+    if (close !== -1 && (open === -1 || close < open))
+      return bad(`unmatched "}" at position ${close}`);
+    if (open === -1) {
+      parts.push(text.slice(i));
+      break;
+    }
+    if (open > i) parts.push(text.slice(i, open));
+    const end = text.indexOf("}", open);
+    if (end === -1) return bad(`unmatched "{" at position ${open}`);
+    const name = text.slice(open + 1, end);
+    if (!(TEMPLATE_PLACEHOLDERS as readonly string[]).includes(name)) {
+      return bad(
+        `unknown placeholder {${clip(name, 30)}}; known: ${TEMPLATE_PLACEHOLDERS.map((p) => `{${p}}`).join(", ")}`,
+      );
+    }
+    parts.push({ p: name as Placeholder });
+    i = end + 1;
+  }
+  if (!parts.some((p) => typeof p !== "string" && p.p === "namespace")) {
+    return bad("must contain {namespace}, or every feature namespace would get the same host");
+  }
+  // Check the literal text by rendering with harmless values.
+  const sample = parts.map((p) => (typeof p === "string" ? p : "x")).join("");
+  if (!isIngressHost(sample)) return bad(`does not form a valid host: ${whyNotSubdomain(sample)}`);
+  return ok({
+    text,
+    render: (values) => parts.map((p) => (typeof p === "string" ? p : values[p.p])).join(""),
+  });
+}
+
+export interface HostContext {
+  /** The target namespace `N`. */
+  namespace: string;
+  sourceNamespace: string;
+  /** The source Ingress's name. */
+  ingress: string;
+  /** Base domain `B` of the top-level domain `*.B`, or "" when none applies. */
+  topLevelDomain: string;
+  template: HostTemplate | undefined;
+}
+
+export type HostMapping = { ok: true; host: string } | { ok: false; reason: string };
+
+const mapped = (host: string): HostMapping =>
+  isIngressHost(host)
+    ? { ok: true, host }
+    : {
+        ok: false,
+        reason: `mapped host "${clip(host, 100)}" is not a valid DNS name: ${whyNotSubdomain(host.replace(/^\*\./, ""))}`,
+      };
+
+/** The host a rule with source host `host` ("" for a catch-all rule) gets in the target. */
+export function mapIngressHost(host: string, ctx: HostContext): HostMapping {
+  const N = ctx.namespace;
+  if (ctx.template !== undefined) {
+    const wildcardOrEmpty = host === "" || host.startsWith("*.");
+    return mapped(
+      ctx.template.render({
+        namespace: N,
+        sourceNamespace: ctx.sourceNamespace,
+        name: wildcardOrEmpty ? ctx.ingress : (host.split(".")[0] ?? ctx.ingress),
+        ingress: ctx.ingress,
+        host,
+      }),
+    );
+  }
+  const B = ctx.topLevelDomain;
+  if (B !== "") {
+    if (host.endsWith(`.${B}`)) {
+      const labels = host.slice(0, -B.length - 1).split(".");
+      // One label under B (or the wildcard *.B) is the feature domain itself; deeper hosts keep
+      // their leading labels and swap the one directly under B.
+      labels[labels.length - 1] = N;
+      return mapped(labels.length === 1 ? `${N}.${B}` : `${labels.join(".")}.${B}`);
+    }
+    // B itself, a host outside B and the catch-all all land on the feature domain.
+    return mapped(`${N}.${B}`);
+  }
+  if (host === "") {
+    return {
+      ok: false,
+      reason:
+        "a rule without host is not copied without a top-level domain: it would compete with the source's catch-all",
+    };
+  }
+  const labels = host.split(".");
+  if (labels.length === 1) {
+    return {
+      ok: false,
+      reason: `single-label host "${clip(host, 63)}" is not copied without a top-level domain`,
+    };
+  }
+  return mapped(labels.length === 2 ? `${N}.${host}` : `${N}.${labels.slice(1).join(".")}`);
+}

@@ -1,0 +1,44 @@
+import { RequestError } from "../request.ts";
+import type { AttachmentRule } from "../types.ts";
+import { ingressKind } from "./ingress.ts";
+import type { MirrorKind } from "./kind.ts";
+import { serviceKind } from "./service.ts";
+
+/** Every kind this hook can mirror. Adding a kind is adding its module here. */
+export const KINDS: readonly MirrorKind[] = [serviceKind, ingressKind];
+
+/** A kind as the DecoratorController declares it. */
+export interface DeclaredKind {
+  module: MirrorKind;
+  apiVersion: string;
+  /** The key of its objects in the request maps: `Kind.version` or `Kind.group/version`. */
+  key: string;
+}
+
+export function splitApiVersion(apiVersion: string): { group: string; version: string } {
+  const slash = apiVersion.lastIndexOf("/");
+  return slash < 0
+    ? { group: "", version: apiVersion }
+    : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
+}
+
+/** Maps the controller's attachment rules to kind modules; an unknown kind is a request error. */
+export function declaredKinds(rules: readonly AttachmentRule[]): DeclaredKind[] {
+  return rules.map((rule, i) => {
+    const { group, version } = splitApiVersion(rule.apiVersion);
+    const module = KINDS.find((k) => k.group === group && k.resource === rule.resource);
+    const supported = KINDS.map(
+      (k) => `${k.resource} (${k.group ? `${k.group}/` : ""}${k.versions.join(", ")})`,
+    ).join(", ");
+    if (module === undefined || !module.versions.includes(version)) {
+      throw new RequestError(
+        `controller.spec.attachments[${i}]: Unsupported value: ${JSON.stringify(`${rule.apiVersion} ${rule.resource}`)}: kube-external-sync mirrors ${supported}`,
+      );
+    }
+    return {
+      module,
+      apiVersion: rule.apiVersion,
+      key: group === "" ? `${module.kind}.${version}` : `${module.kind}.${rule.apiVersion}`,
+    };
+  });
+}

@@ -1,0 +1,193 @@
+import { Reason } from "../constants.ts";
+import { clip } from "../dns.ts";
+import { type HostContext, mapIngressHost } from "../hosts.ts";
+import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import type { KubeObject } from "../types.ts";
+import type { MirrorKind, Remark, Route } from "./kind.ts";
+
+// Ingress mirrors (DESIGN.md section 6): the source's rules with hosts moved into the feature
+// namespace's domain. Backends are copied unchanged: `service.name: api` resolves in the target
+// to the Service mirror `api`, or to a real `api` the branch deployed.
+
+interface IngressRule {
+  host?: string;
+  http?: { paths?: unknown[] };
+  [field: string]: unknown;
+}
+interface IngressTLS {
+  hosts?: string[];
+  secretName?: string;
+}
+interface IngressSpec {
+  ingressClassName?: string;
+  defaultBackend?: unknown;
+  rules?: IngressRule[];
+  tls?: IngressTLS[];
+}
+
+const specOf = (obj: KubeObject): IngressSpec => (obj.spec ?? {}) as IngressSpec;
+const asArray = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+
+/** Appends `items` not already present (by value) to `into`. */
+function appendUnique<T>(into: T[], items: readonly T[]): void {
+  const seen = new Set(into.map((x) => JSON.stringify(x)));
+  for (const item of items) {
+    const key = JSON.stringify(item);
+    if (!seen.has(key)) {
+      seen.add(key);
+      into.push(item);
+    }
+  }
+}
+
+/** Merges rules that ended up with the same host; their paths are concatenated, deduplicated. */
+function mergeRules(rules: IngressRule[]): IngressRule[] {
+  const byHost = new Map<string, IngressRule>();
+  for (const rule of rules) {
+    const key = rule.host ?? "";
+    const seen = byHost.get(key);
+    if (seen === undefined) {
+      byHost.set(
+        key,
+        rule.http
+          ? { ...rule, http: { ...rule.http, paths: [...asArray(rule.http.paths)] } }
+          : { ...rule },
+      );
+    } else if (rule.http) {
+      const paths = seen.http ? asArray(seen.http.paths) : [];
+      appendUnique(paths, asArray(rule.http.paths));
+      seen.http = { ...seen.http, paths };
+    }
+  }
+  return [...byHost.values()];
+}
+
+/** TLS entries with hosts deduplicated and identical entries dropped. */
+function dedupeTLS(entries: IngressTLS[]): IngressTLS[] {
+  const out: IngressTLS[] = [];
+  appendUnique(
+    out,
+    entries.map((e) => {
+      const entry: IngressTLS = {};
+      if (e.hosts !== undefined) entry.hosts = [...new Set(e.hosts)];
+      if (e.secretName !== undefined) entry.secretName = e.secretName;
+      return entry;
+    }),
+  );
+  return out;
+}
+
+function ingress(
+  apiVersion: string,
+  metadata: KubeObject["metadata"],
+  spec: IngressSpec,
+): KubeObject {
+  const out: IngressSpec = {};
+  if (spec.ingressClassName !== undefined) out.ingressClassName = spec.ingressClassName;
+  out.rules = asArray(spec.rules);
+  if (spec.tls !== undefined && spec.tls.length > 0) out.tls = spec.tls;
+  return { apiVersion, kind: "Ingress", metadata, spec: out };
+}
+
+export const ingressKind: MirrorKind = {
+  kind: "Ingress",
+  group: "networking.k8s.io",
+  resource: "ingresses",
+  versions: ["v1"],
+
+  mirror(source, ctx) {
+    const spec = specOf(source);
+    const remarks: Remark[] = [];
+    const hostCtx: HostContext = {
+      namespace: ctx.namespace,
+      sourceNamespace: source.metadata.namespace ?? "",
+      ingress: source.metadata.name,
+      topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
+      template: ctx.spec.hostTemplate,
+    };
+    const mapHost = (host: string | undefined): string | undefined => {
+      const m = mapIngressHost(host ?? "", hostCtx);
+      if (m.ok) return m.host;
+      remarks.push({
+        reason: Reason.InvalidHost,
+        message: `rule for ${host ? `host "${clip(host, 100)}"` : "no host"} left out: ${m.reason}`,
+      });
+      return undefined;
+    };
+
+    if (spec.defaultBackend !== undefined) {
+      remarks.push({
+        reason: Reason.DefaultBackendDropped,
+        message:
+          "spec.defaultBackend is not copied: it would capture traffic meant for other hosts",
+      });
+    }
+
+    const rules: IngressRule[] = [];
+    for (const rule of asArray(spec.rules)) {
+      const host = mapHost(rule.host);
+      if (host !== undefined) rules.push({ ...rule, host });
+    }
+    if (rules.length === 0) {
+      remarks.push({
+        reason: Reason.InvalidHost,
+        message: "no rule is left after host mapping: not mirrored",
+      });
+      return { mirror: undefined, remarks };
+    }
+    const merged = mergeRules(rules);
+
+    const secret = ctx.spec.tldSecretName;
+    let tls: IngressTLS[] = [];
+    if (asArray(spec.tls).length > 0) {
+      for (const entry of asArray(spec.tls)) {
+        const mapped: IngressTLS = {};
+        if (entry.hosts !== undefined) {
+          mapped.hosts = entry.hosts.flatMap((h) => {
+            const m = mapIngressHost(h, hostCtx);
+            return m.ok ? [m.host] : [];
+          });
+        }
+        const secretName = secret ?? entry.secretName;
+        if (secretName !== undefined) mapped.secretName = secretName;
+        tls.push(mapped);
+        if (secret === undefined && entry.secretName !== undefined) {
+          remarks.push({
+            reason: Reason.TLSSecretRequired,
+            message: `TLS secret "${entry.secretName}" must exist in namespace ${ctx.namespace}: secrets are not copied (or set tld-secret-name)`,
+          });
+        }
+      }
+    } else if (secret !== undefined) {
+      tls.push({ hosts: merged.flatMap((r) => (r.host ? [r.host] : [])), secretName: secret });
+    }
+    tls = dedupeTLS(tls);
+
+    const metadata = mirrorMetadata(source, ctx.namespace, {
+      labels: ctx.spec.stripLabels,
+      annotations: ctx.spec.stripAnnotations,
+    });
+    const out: IngressSpec = { rules: merged, tls };
+    if (spec.ingressClassName !== undefined) out.ingressClassName = spec.ingressClassName;
+    return { mirror: ingress(ctx.apiVersion, metadata, out), remarks };
+  },
+
+  rebuild(observed, ctx) {
+    return ingress(
+      ctx.apiVersion,
+      observedMirrorMetadata(observed, ctx.namespace),
+      specOf(observed),
+    );
+  },
+
+  routes(mirror) {
+    const routes: Route[] = [];
+    for (const rule of asArray(specOf(mirror).rules)) {
+      const host = rule.host ?? "";
+      const paths = asArray(rule.http?.paths) as { path?: string }[];
+      if (paths.length === 0) routes.push({ host, path: "" });
+      for (const p of paths) routes.push({ host, path: p.path ?? "/" });
+    }
+    return routes;
+  },
+};

@@ -1,0 +1,50 @@
+import type { SourceSpec } from "../annotations.ts";
+import type { Config } from "../config.ts";
+import type { Reason } from "../constants.ts";
+import type { KubeObject } from "../types.ts";
+
+// The one interface every mirrored kind implements. The engine does targeting, skips, conflicts,
+// fail-static and status; a kind module only knows how to shape its own mirror.
+
+export interface MirrorContext {
+  /** The target namespace. */
+  namespace: string;
+  /** The apiVersion the DecoratorController declares for this kind: mirrors must use it. */
+  apiVersion: string;
+  spec: SourceSpec;
+  config: Config;
+}
+
+/** A remark about one mirror, completed by the engine with object and source names. */
+export interface Remark {
+  reason: Reason;
+  message: string;
+}
+
+export interface MirrorResult {
+  /** The desired mirror, or undefined when nothing valid is left to mirror. */
+  mirror: KubeObject | undefined;
+  remarks: Remark[];
+}
+
+/** A host and path a mirror routes, for detecting collisions between mirrors. */
+export interface Route {
+  host: string;
+  path: string;
+}
+
+export interface MirrorKind {
+  readonly kind: string;
+  /** API group; "" for the core group. */
+  readonly group: string;
+  /** Plural resource name, as DecoratorController attachments declare it. */
+  readonly resource: string;
+  /** API versions this module can produce. */
+  readonly versions: readonly string[];
+  /** The mirror of `source` in `ctx.namespace`. */
+  mirror(source: KubeObject, ctx: MirrorContext): MirrorResult;
+  /** An observed mirror reduced to the fields the hook owns, to keep it unchanged (fail-static). */
+  rebuild(observed: KubeObject, ctx: Pick<MirrorContext, "namespace" | "apiVersion">): KubeObject;
+  /** The hosts and paths a mirror serves, for kinds that route traffic. */
+  routes?(mirror: KubeObject): Route[];
+}

@@ -1,0 +1,85 @@
+import { Reason } from "../constants.ts";
+import { isDnsSubdomain, whyNotSubdomain } from "../dns.ts";
+import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import type { KubeObject } from "../types.ts";
+import type { MirrorKind } from "./kind.ts";
+
+// Service mirrors (DESIGN.md section 5): an ExternalName Service of the same name pointing at the
+// source's cluster DNS name, with the source's ports.
+
+interface ServicePort {
+  name?: string;
+  protocol?: string;
+  port?: number;
+  targetPort?: number | string;
+  appProtocol?: string;
+}
+
+/** The port fields an ExternalName Service may carry; never nodePort (the API server rejects it). */
+function portOf(p: ServicePort): ServicePort {
+  const out: ServicePort = {};
+  if (p.name !== undefined) out.name = p.name;
+  if (p.protocol !== undefined) out.protocol = p.protocol;
+  if (p.port !== undefined) out.port = p.port;
+  if (p.targetPort !== undefined) out.targetPort = p.targetPort;
+  if (p.appProtocol !== undefined) out.appProtocol = p.appProtocol;
+  return out;
+}
+
+function portsOf(obj: KubeObject): ServicePort[] {
+  const spec = obj.spec as { ports?: unknown } | undefined;
+  return Array.isArray(spec?.ports) ? (spec.ports as ServicePort[]).map(portOf) : [];
+}
+
+function service(
+  apiVersion: string,
+  metadata: KubeObject["metadata"],
+  externalName: string,
+  ports: ServicePort[],
+): KubeObject {
+  const spec: Record<string, unknown> = { type: "ExternalName", externalName };
+  if (ports.length > 0) spec.ports = ports;
+  return { apiVersion, kind: "Service", metadata, spec };
+}
+
+export const serviceKind: MirrorKind = {
+  kind: "Service",
+  group: "",
+  resource: "services",
+  versions: ["v1"],
+
+  mirror(source, ctx) {
+    const suffix = ctx.spec.externalNameSuffix ?? ctx.config.externalNameSuffix;
+    const externalName = `${source.metadata.name}.${source.metadata.namespace}.${suffix}`;
+    if (!isDnsSubdomain(externalName)) {
+      return {
+        mirror: undefined,
+        remarks: [
+          {
+            reason: Reason.InvalidHost,
+            message: `externalName "${externalName}" is not a valid DNS name: ${whyNotSubdomain(externalName)}`,
+          },
+        ],
+      };
+    }
+    const metadata = mirrorMetadata(source, ctx.namespace, {
+      labels: ctx.spec.stripLabels,
+      annotations: ctx.spec.stripAnnotations,
+    });
+    return {
+      mirror: service(ctx.apiVersion, metadata, externalName, portsOf(source)),
+      remarks: [],
+    };
+  },
+
+  rebuild(observed, ctx) {
+    const spec = observed.spec as { externalName?: unknown } | undefined;
+    const externalName = typeof spec?.externalName === "string" ? spec.externalName : "";
+    return service(
+      ctx.apiVersion,
+      observedMirrorMetadata(observed, ctx.namespace),
+      externalName,
+      portsOf(observed),
+    );
+  },
+};

@@ -1,0 +1,73 @@
+import type { StripList } from "./annotations.ts";
+import { Annotation, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NEVER_COPIED } from "./constants.ts";
+import type { KubeObject, ObjectMeta } from "./types.ts";
+
+// Labels and annotations of a mirror (DESIGN.md sections 3.3 and 7).
+
+function neverCopied(key: string): boolean {
+  return NEVER_COPIED.some((k) => (k.endsWith("/") ? key.startsWith(k) : key === k));
+}
+
+/** A copy of `map` with keys in sorted order, so answers are byte-identical across runs. */
+export function sortedRecord<V>(map: Record<string, V>): Record<string, V> {
+  const out: Record<string, V> = {};
+  for (const key of Object.keys(map).sort()) out[key] = map[key] as V;
+  return out;
+}
+
+function copied(
+  from: Record<string, string> | undefined,
+  strip: StripList,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (from === undefined || strip.all) return out;
+  for (const [key, value] of Object.entries(from)) {
+    if (!neverCopied(key) && !strip.keys.has(key)) out[key] = value;
+  }
+  return out;
+}
+
+/** The metadata of the mirror of `source` in namespace `target`. */
+export function mirrorMetadata(
+  source: KubeObject,
+  target: string,
+  strip: { labels: StripList; annotations: StripList },
+): ObjectMeta {
+  const labels = copied(source.metadata.labels, strip.labels);
+  labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE;
+  const annotations = copied(source.metadata.annotations, strip.annotations);
+  annotations[Annotation.replicatedFrom] = `${source.metadata.namespace}/${source.metadata.name}`;
+  return {
+    name: source.metadata.name,
+    namespace: target,
+    labels: sortedRecord(labels),
+    annotations: sortedRecord(annotations),
+  };
+}
+
+/**
+ * The metadata of an observed mirror as the hook would have returned it: what Metacontroller adds
+ * itself (its annotations, owner references, server fields) is left out.
+ */
+export function observedMirrorMetadata(observed: KubeObject, target: string): ObjectMeta {
+  const annotations: Record<string, string> = {};
+  for (const [key, value] of Object.entries(observed.metadata.annotations ?? {})) {
+    if (
+      !key.startsWith("metacontroller.k8s.io/") &&
+      key !== "kubectl.kubernetes.io/last-applied-configuration"
+    ) {
+      annotations[key] = value;
+    }
+  }
+  return {
+    name: observed.metadata.name,
+    namespace: target,
+    labels: sortedRecord(observed.metadata.labels ?? {}),
+    annotations: sortedRecord(annotations),
+  };
+}
+
+/** `namespace/name` of the source an observed mirror was made from, if it says. */
+export function replicatedFrom(obj: KubeObject): string | undefined {
+  return obj.metadata.annotations?.[Annotation.replicatedFrom];
+}
