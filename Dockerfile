@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Build stage: compile TypeScript, then drop dev dependencies. test/image.test.ts runs these same
+# RUN lines and the final CMD outside Docker, so keep them plain shell.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY hooks ./hooks
+COPY lib ./lib
+RUN npm run build
+RUN npm prune --omit=dev --no-audit --no-fund
+
+# Runtime: distroless Node 24, no shell, no package manager, non-root (uid 65532).
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
+WORKDIR /app
+ENV NODE_ENV=production PORT=8080
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER 65532:65532
+EXPOSE 8080
+# node is PID 1 here: hooks/server.ts handles SIGTERM itself (readiness off, drain, exit).
+CMD ["dist/hooks/server.js"]

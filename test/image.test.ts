@@ -1,0 +1,183 @@
+// The container image, without a Docker engine: this test reads the Dockerfile, runs its build
+// stage's COPY and RUN lines in a temporary directory, assembles the runtime stage from its
+// COPY --from=build lines, and starts the runtime CMD the way the distroless image does (node as
+// the entry point, a non-root uid, an application directory it cannot write). Then it probes the
+// server and stops it with SIGTERM, as the kubelet would.
+
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const NONROOT_UID = 65532;
+
+interface Stage {
+  name: string | undefined;
+  steps: { op: string; args: string }[];
+}
+
+function parseDockerfile(text: string): Stage[] {
+  const stages: Stage[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z]+)\s+(.*)$/.exec(line.trim());
+    if (!m || line.trim().startsWith("#")) continue;
+    const [, op = "", args = ""] = m;
+    if (op === "FROM") stages.push({ name: /\sAS\s+(\S+)/i.exec(args)?.[1], steps: [] });
+    else stages.at(-1)?.steps.push({ op, args });
+  }
+  return stages;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address();
+      s.close(() => ok(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitFor(url: string, timeoutMs: number): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+const stages = parseDockerfile(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
+let work = "";
+let app = "";
+
+before(
+  () => {
+    work = mkdtempSync(join(tmpdir(), "kes-image-"));
+    const buildDir = join(work, "build");
+    app = join(work, "app");
+    mkdirSync(buildDir);
+    mkdirSync(app);
+    const build = stages.find((s) => s.name === "build");
+    assert.ok(build, "Dockerfile has a stage named build");
+    for (const { op, args } of build.steps) {
+      if (op === "COPY") {
+        const parts = args.split(/\s+/);
+        const dest = parts.pop() ?? ".";
+        for (const src of parts) {
+          const target = dest.endsWith("/") ? join(buildDir, dest, src) : join(buildDir, dest);
+          cpSync(join(ROOT, src), target, { recursive: true });
+        }
+      } else if (op === "RUN") {
+        console.log(`# RUN ${args}`);
+        execFileSync("sh", ["-c", args], { cwd: buildDir, stdio: ["ignore", "ignore", "inherit"] });
+      }
+    }
+    const runtime = stages.at(-1);
+    assert.ok(runtime && runtime !== build);
+    for (const { op, args } of runtime.steps) {
+      const m = /^--from=build\s+(\S+)\s+(\S+)$/.exec(args);
+      // Paths under the build stage's WORKDIR (/app) map to the build directory.
+      const src = (m?.[1] ?? "").replace(/^\/app\/?/, "");
+      if (op === "COPY" && m)
+        cpSync(join(buildDir, src), join(app, m[2] ?? ""), { recursive: true });
+    }
+    // As in the image: node outside the app directory, readable by the non-root user.
+    const node = join(work, "nodejs", "bin", "node");
+    mkdirSync(dirname(node), { recursive: true });
+    cpSync(process.execPath, node);
+    chmodSync(work, 0o755);
+    execFileSync("chmod", ["-R", "a+rX,a-w", join(work, "nodejs"), app]);
+  },
+  { timeout: 300_000 },
+);
+
+after(() => {
+  if (work) {
+    execFileSync("chmod", ["-R", "u+w", work]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("the runtime stage holds production dependencies only", () => {
+  const modules = join(app, "node_modules");
+  for (const dev of [
+    "typescript",
+    "@biomejs/biome",
+    "fast-check",
+    "@types/node",
+    "@kubernetes/client-node",
+  ]) {
+    assert.equal(existsSync(join(modules, dev)), false, `${dev} must not be in the image`);
+  }
+  for (const prod of ["express", "zod", "js-yaml", "pino-http", "prom-client", "re2js"]) {
+    assert.ok(existsSync(join(modules, prod)), `${prod} is in the image`);
+  }
+  assert.ok(existsSync(join(app, "dist", "hooks", "server.js")));
+  assert.equal(existsSync(join(app, "hooks")), false, "TypeScript sources are not in the image");
+});
+
+test("the image's CMD serves the hooks as a non-root user and stops on SIGTERM", {
+  timeout: 60_000,
+}, async () => {
+  const runtime = stages.at(-1);
+  const cmd = runtime?.steps.find((s) => s.op === "CMD");
+  assert.ok(cmd, "Dockerfile has a CMD");
+  const argv = JSON.parse(cmd.args) as string[];
+  const env: Record<string, string> = {};
+  for (const { op, args } of runtime?.steps ?? []) {
+    if (op !== "ENV") continue;
+    for (const pair of args.split(/\s+/)) {
+      const [k, v] = pair.split("=");
+      if (k && v !== undefined) env[k] = v;
+    }
+  }
+  const port = await freePort();
+  const asRoot = process.getuid?.() === 0;
+  const child = spawn(join(work, "nodejs", "bin", "node"), argv, {
+    cwd: app,
+    env: { ...env, PORT: String(port), HOME: "/nonexistent" },
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(asRoot ? { uid: NONROOT_UID, gid: NONROOT_UID } : {}),
+  });
+  let output = "";
+  child.stdout.on("data", (d) => {
+    output += d;
+  });
+  child.stderr.on("data", (d) => {
+    output += d;
+  });
+  const exited = new Promise<number | null>((ok) => child.on("exit", (code) => ok(code)));
+  try {
+    const ready = await waitFor(`http://127.0.0.1:${port}/readyz`, 15_000);
+    assert.equal(ready.status, 200, output);
+    const sync = await fetch(`http://127.0.0.1:${port}/sync`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: readFileSync(join(ROOT, "examples", "sync-request.json")),
+    });
+    assert.equal(sync.status, 200, output);
+    const body = (await sync.json()) as { attachments: unknown[] };
+    assert.equal(body.attachments.length, 4);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  assert.equal(await exited, 0, `server exits 0 after SIGTERM; output:\n${output}`);
+  assert.match(output, /shutting down/);
+});
