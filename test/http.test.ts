@@ -1,0 +1,751 @@
+// HTTP-level tests of the hook server, always against a real listener on loopback: in-process
+// through createApp() for most cases, and the real entry point (`node hooks/server.ts`) as a child
+// process for start-up validation and SIGTERM shutdown. DESIGN.md sections 8-10.
+//
+// The invariant behind most cases here: a hook never answers 200 unless it computed the complete
+// desired state, since Metacontroller deletes every mirror a 200 leaves out.
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http, { type IncomingHttpHeaders } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { pino } from "pino";
+import { type AppOptions, createApp } from "../hooks/app.ts";
+import { parseConfig } from "../lib/config.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const EXAMPLE_CONFIG = join(ROOT, "examples/config.yaml");
+const SYNC_TEXT = readFileSync(join(ROOT, "examples/sync-request.json"), "utf8");
+const CUSTOMIZE_TEXT = readFileSync(join(ROOT, "examples/customize-request.json"), "utf8");
+/** The example config, as examples/config.yaml holds it. */
+const CONFIG = parseConfig({
+  sourceNamespaces: ["develop"],
+  excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
+  externalNameSuffix: "svc.cluster.local",
+  defaultTopLevelDomain: "*.example.com",
+  sourceSelector: "",
+});
+const STATUS_ANNOTATION = "kube-external-sync.io/status";
+
+type Json = Record<string, unknown>;
+const syncRequest = (): Json => JSON.parse(SYNC_TEXT) as Json;
+const customizeRequest = (): Json => JSON.parse(CUSTOMIZE_TEXT) as Json;
+
+/** The example sync request, grown past 10 kB by a kubectl last-applied annotation of 12 kB. */
+const BIG_SYNC_TEXT = (() => {
+  const req = syncRequest();
+  const services = (req.related as Record<string, Record<string, Json>>)["Service.v1"] ?? {};
+  const meta = (services["develop/postgres"] as Json).metadata as Json;
+  meta.annotations = {
+    ...(meta.annotations as Record<string, string>),
+    "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ pad: "x".repeat(12_000) }),
+  };
+  return JSON.stringify(req);
+})();
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+interface RequestOptions {
+  method?: string;
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+  /** Omit Content-Length and send the body chunked. */
+  chunked?: boolean;
+}
+
+/** One HTTP request on its own connection (no agent), so no socket outlives a test. */
+function request(port: number, path: string, opts: RequestOptions = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body !== undefined && !opts.chunked)
+      headers["content-length"] = String(Buffer.byteLength(opts.body));
+    const req = http.request(
+      { host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    if (opts.body !== undefined) {
+      if (opts.chunked) {
+        // Several writes, so the server sees Transfer-Encoding: chunked.
+        const buf = Buffer.from(opts.body);
+        const step = 4096;
+        for (let i = 0; i < buf.length; i += step) req.write(buf.subarray(i, i + step));
+      } else req.write(opts.body);
+    }
+    req.end();
+  });
+}
+
+const postJson = (port: number, path: string, body: unknown, opts: RequestOptions = {}) =>
+  request(port, path, {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...opts,
+    headers: { "content-type": "application/json", ...opts.headers },
+  });
+
+interface Running {
+  port: number;
+  setReady(ready: boolean): void;
+  close(): Promise<void>;
+}
+
+/** createApp() listening on 127.0.0.1, port 0. */
+async function startApp(overrides: Partial<AppOptions> = {}): Promise<Running> {
+  const { app, setReady } = createApp({
+    config: CONFIG,
+    logger: pino({ level: "silent" }),
+    bodyLimit: "32mb",
+    maxConcurrent: 16,
+    ...overrides,
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  assert.ok(address !== null && typeof address === "object");
+  return {
+    port: address.port,
+    setReady,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function assertPlainError(reply: Reply, status: number, pattern?: RegExp): void {
+  assert.equal(reply.status, status, `expected ${status}, got ${reply.status}: ${reply.text}`);
+  assert.notEqual(reply.status, 200);
+  assert.match(String(reply.headers["content-type"]), /^text\/plain/);
+  assert.ok(reply.headers["x-request-id"], "X-Request-Id header missing");
+  if (pattern) assert.match(reply.text, pattern);
+}
+
+function assertJson(reply: Reply): Json {
+  assert.equal(reply.status, 200, `expected 200, got ${reply.status}: ${reply.text}`);
+  assert.match(String(reply.headers["content-type"]), /^application\/json/);
+  assert.ok(reply.headers["x-request-id"], "X-Request-Id header missing");
+  return JSON.parse(reply.text) as Json;
+}
+
+describe("hook server in-process (createApp on loopback)", () => {
+  let srv: Running;
+  before(async () => {
+    srv = await startApp();
+  });
+  after(() => srv.close());
+
+  test("POST /sync with the example answers 200 with 4 mirrors and the status annotation", async () => {
+    const body = assertJson(await postJson(srv.port, "/sync", SYNC_TEXT));
+    const attachments = body.attachments as Json[];
+    assert.equal(attachments.length, 4);
+    const names = attachments.map((a) => {
+      const meta = a.metadata as { name: string; namespace: string };
+      assert.equal(meta.namespace, "feature-login");
+      return `${a.kind}/${meta.name}`;
+    });
+    assert.deepEqual(names.toSorted(), [
+      "Ingress/example",
+      "Service/example-api",
+      "Service/example-web",
+      "Service/postgres",
+    ]);
+    const annotations = body.annotations as Record<string, string>;
+    assert.equal(typeof annotations[STATUS_ANNOTATION], "string");
+    const status = JSON.parse(annotations[STATUS_ANNOTATION] as string) as Json;
+    assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
+    assert.equal("status" in body, false, "a DecoratorController must never return status");
+  });
+
+  test("the answer is deterministic: identical requests get byte-identical answers", async () => {
+    const a = await postJson(srv.port, "/sync", SYNC_TEXT);
+    const b = await postJson(srv.port, "/sync", SYNC_TEXT);
+    assert.equal(a.status, 200);
+    assert.equal(a.text, b.text);
+  });
+
+  test("hook version v2 shape (parent/children) gives the same answer as v1", async () => {
+    const v1 = await postJson(srv.port, "/sync", SYNC_TEXT);
+    const { object, attachments, ...rest } = syncRequest();
+    const v2 = await postJson(srv.port, "/sync", {
+      ...rest,
+      parent: object,
+      children: attachments,
+    });
+    assertJson(v2);
+    assert.equal(v2.text, v1.text);
+  });
+
+  test("POST /customize with the example returns relatedResources", async () => {
+    const body = assertJson(await postJson(srv.port, "/customize", CUSTOMIZE_TEXT));
+    const rules = body.relatedResources as Json[];
+    assert.ok(Array.isArray(rules) && rules.length > 0);
+    for (const rule of rules) {
+      assert.equal(typeof rule.apiVersion, "string");
+      assert.ok(rule.resource === "services" || rule.resource === "ingresses");
+    }
+    assert.ok(rules.some((r) => r.namespace === "develop"));
+  });
+
+  test("a v1 Content-Type with charset is accepted", async () => {
+    const reply = await postJson(srv.port, "/sync", SYNC_TEXT, {
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
+    assertJson(reply);
+  });
+
+  test("/healthz answers 200", async () => {
+    const reply = await request(srv.port, "/healthz");
+    assert.equal(reply.status, 200);
+    assert.ok(reply.headers["x-request-id"]);
+  });
+
+  test("malformed JSON is 400", async () => {
+    assertPlainError(await postJson(srv.port, "/sync", '{"controller": {'), 400, /not valid JSON/);
+    assertPlainError(await postJson(srv.port, "/customize", "{nope}"), 400, /not valid JSON/);
+  });
+
+  test("a JSON body that is not an object is 400", async () => {
+    assertPlainError(await postJson(srv.port, "/sync", "[]"), 400);
+    assertPlainError(await postJson(srv.port, "/sync", "null"), 400);
+    assertPlainError(await postJson(srv.port, "/sync", ""), 400);
+  });
+
+  test("a wrong Content-Type is 415", async () => {
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/yaml"]) {
+      const reply = await request(srv.port, "/sync", {
+        method: "POST",
+        body: SYNC_TEXT,
+        headers: { "content-type": type },
+      });
+      assertPlainError(reply, 415, /JSON/);
+    }
+    assertPlainError(await request(srv.port, "/customize", { method: "POST", body: "{}" }), 415);
+  });
+
+  test("an unsupported charset is 415", async () => {
+    const reply = await postJson(srv.port, "/sync", SYNC_TEXT, {
+      headers: { "content-type": "application/json; charset=latin-9" },
+    });
+    assertPlainError(reply, 415);
+  });
+
+  test("a request without the namespace is 400 naming it", async () => {
+    const { object: _object, ...v1 } = syncRequest();
+    const reply = await postJson(srv.port, "/sync", v1);
+    assertPlainError(reply, 400, /invalid hook request/);
+    assert.match(reply.text, /request\.(object|parent)\b/);
+  });
+
+  test("a v1 request without `object` is told `object` is missing (not `parent`)", {
+    todo: "the message names request.parent for a v1 request: see report",
+  }, async () => {
+    const { object: _object, ...v1 } = syncRequest();
+    const reply = await postJson(srv.port, "/sync", v1);
+    assertPlainError(reply, 400, /request\.object\b/);
+  });
+
+  test("a request without controller.metadata.name is 400 naming it", async () => {
+    const req = syncRequest();
+    delete ((req.controller as Json).metadata as Json).name;
+    assertPlainError(
+      await postJson(srv.port, "/sync", req),
+      400,
+      /request\.controller\.metadata\.name/,
+    );
+    assertPlainError(
+      await postJson(srv.port, "/customize", { ...customizeRequest(), controller: undefined }),
+      400,
+      /request\.controller\b/,
+    );
+  });
+
+  test("a request without controller is 400 naming it", async () => {
+    const { controller: _c, ...rest } = syncRequest();
+    assertPlainError(await postJson(srv.port, "/sync", rest), 400, /request\.controller\b/);
+  });
+
+  test("a parent that is not a v1 Namespace is 400", async () => {
+    const req = syncRequest();
+    (req.object as Json).kind = "ConfigMap";
+    assertPlainError(await postJson(srv.port, "/sync", req), 400, /request\.object.*Namespace/);
+  });
+
+  test("an object without metadata.name in related is 400", async () => {
+    const req = syncRequest();
+    const services = (req.related as Record<string, Record<string, Json>>)["Service.v1"];
+    assert.ok(services);
+    const svc = services["develop/example-api"] as Json;
+    delete (svc.metadata as Json).name;
+    assertPlainError(await postJson(srv.port, "/sync", req), 400, /metadata\.name/);
+  });
+
+  test("an unsupported attachment kind in controller.spec.attachments is 400", async () => {
+    for (const path of ["/sync", "/customize"]) {
+      const req = path === "/sync" ? syncRequest() : customizeRequest();
+      const spec = (req.controller as Json).spec as Json;
+      spec.attachments = [
+        ...(spec.attachments as Json[]),
+        { apiVersion: "apps/v1", resource: "deployments" },
+      ];
+      const reply = await postJson(srv.port, path, req);
+      assertPlainError(reply, 400, /controller\.spec\.attachments\[2\]/);
+      assert.match(reply.text, /apps\/v1 deployments/);
+    }
+  });
+
+  test("an unsupported version of a known kind is 400", async () => {
+    const req = syncRequest();
+    const spec = (req.controller as Json).spec as Json;
+    spec.attachments = [{ apiVersion: "networking.k8s.io/v1beta1", resource: "ingresses" }];
+    assertPlainError(await postJson(srv.port, "/sync", req), 400, /attachments\[0\]/);
+  });
+
+  test("unknown routes and methods are 404", async () => {
+    assertPlainError(await request(srv.port, "/nope"), 404, /no route/);
+    assertPlainError(await request(srv.port, "/sync"), 404);
+    assertPlainError(await postJson(srv.port, "/finalize", SYNC_TEXT), 404);
+  });
+
+  test("/metrics exposes request counts, durations and mirrors, no names", async () => {
+    // Its own server and registry, so counts from other tests do not interfere.
+    const own = await startApp({ syncEngine: undefined });
+    try {
+      assertJson(await postJson(own.port, "/sync", SYNC_TEXT));
+      assertPlainError(await postJson(own.port, "/sync", "{"), 400);
+      const reply = await request(own.port, "/metrics");
+      assert.equal(reply.status, 200);
+      assert.match(String(reply.headers["content-type"]), /^text\/plain/);
+      const text = reply.text;
+      assert.match(
+        text,
+        /^kube_external_sync_hook_requests_total\{hook="sync",code="200"\} 1$/m,
+        text,
+      );
+      assert.match(text, /^kube_external_sync_hook_requests_total\{hook="sync",code="400"\} 1$/m);
+      assert.match(text, /^kube_external_sync_hook_duration_seconds_bucket\{[^}]*hook="sync"/m);
+      assert.match(text, /^kube_external_sync_hook_duration_seconds_count\{hook="sync"\} 2$/m);
+      assert.match(text, /^kube_external_sync_mirrors_desired\{kind="Service"\} 3$/m);
+      assert.match(text, /^kube_external_sync_mirrors_desired\{kind="Ingress"\} 1$/m);
+      assert.match(text, /^kube_external_sync_conflicts 0$/m);
+      assert.match(text, /^kube_external_sync_invalid_sources 0$/m);
+      for (const name of ["feature-login", "example-api", "example-web", "postgres"])
+        assert.equal(text.includes(name), false, `/metrics mentions ${name}`);
+      // Probes are not counted as hook requests.
+      assert.equal(/hook="(healthz|readyz|metrics)"/.test(text), false);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe("limits and failures never answer 200", () => {
+  test("an oversize body is 413 (Content-Length and chunked)", async () => {
+    const srv = await startApp({ bodyLimit: "10kb" });
+    try {
+      assert.ok(BIG_SYNC_TEXT.length > 10 * 1024);
+      assertPlainError(
+        await postJson(srv.port, "/sync", BIG_SYNC_TEXT),
+        413,
+        /BODY_LIMIT \(10kb\)/,
+      );
+      assertPlainError(await postJson(srv.port, "/customize", BIG_SYNC_TEXT), 413);
+      const chunked = await postJson(srv.port, "/sync", BIG_SYNC_TEXT, { chunked: true });
+      assertPlainError(chunked, 413, /BODY_LIMIT/);
+      // A small request still goes through: the limit is the body size, not a broken state.
+      assertJson(await postJson(srv.port, "/customize", CUSTOMIZE_TEXT));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("the 413 message for a chunked body states its size", {
+    todo: "says `request body of undefined bytes`: see report",
+  }, async () => {
+    const srv = await startApp({ bodyLimit: "10kb" });
+    try {
+      const reply = await postJson(srv.port, "/sync", BIG_SYNC_TEXT, { chunked: true });
+      assertPlainError(reply, 413);
+      assert.doesNotMatch(reply.text, /undefined/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("an exception in the engine is 500 with a plain message", async () => {
+    const srv = await startApp({
+      syncEngine: () => {
+        throw new Error("boom");
+      },
+    });
+    try {
+      assertPlainError(await postJson(srv.port, "/sync", SYNC_TEXT), 500, /internal error: boom/);
+      const metrics = await request(srv.port, "/metrics");
+      assert.match(
+        metrics.text,
+        /^kube_external_sync_hook_requests_total\{hook="sync",code="500"\} 1$/m,
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("more than maxConcurrent hook requests in progress is 429 with Retry-After", async () => {
+    const srv = await startApp({ maxConcurrent: 1 });
+    try {
+      // Hold one request open: headers and half of the body sent, the rest withheld.
+      const body = Buffer.from(SYNC_TEXT);
+      const half = Math.floor(body.length / 2);
+      let finishHeld: () => void = () => assert.fail("held request not started");
+      const held = new Promise<Reply>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: "127.0.0.1",
+            port: srv.port,
+            path: "/sync",
+            method: "POST",
+            agent: false,
+            headers: { "content-type": "application/json", "content-length": body.length },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                headers: res.headers,
+                text: Buffer.concat(chunks).toString(),
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.flushHeaders();
+        req.write(body.subarray(0, half));
+        finishHeld = () => req.end(body.subarray(half));
+      });
+
+      // The held request occupies the only slot once the server has seen its headers.
+      let busy: Reply | undefined;
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        const r = await postJson(srv.port, "/sync", SYNC_TEXT);
+        if (r.status === 429) {
+          busy = r;
+          break;
+        }
+        assert.equal(r.status, 200, `unexpected ${r.status} while waiting for 429: ${r.text}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(busy, "never got 429 while a request was held open");
+      assertPlainError(busy, 429, /busy/);
+      assert.equal(busy.headers["retry-after"], "1");
+      assertPlainError(await postJson(srv.port, "/customize", CUSTOMIZE_TEXT), 429);
+      // Probes are not hook requests and are never shed.
+      assert.equal((await request(srv.port, "/readyz")).status, 200);
+
+      finishHeld();
+      assertJson(await held);
+      // The slot is released: the next request goes through.
+      assertJson(await postJson(srv.port, "/sync", SYNC_TEXT));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("error answers release their concurrency slot", async () => {
+    const srv = await startApp({
+      maxConcurrent: 1,
+      bodyLimit: "10kb",
+      syncEngine: () => {
+        throw new Error("boom");
+      },
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        assertPlainError(await postJson(srv.port, "/sync", BIG_SYNC_TEXT), 413);
+        assertPlainError(await postJson(srv.port, "/sync", BIG_SYNC_TEXT, { chunked: true }), 413);
+        assertPlainError(await postJson(srv.port, "/customize", "{"), 400);
+        assertPlainError(await request(srv.port, "/customize", { method: "POST", body: "x" }), 415);
+        assertPlainError(await postJson(srv.port, "/customize", { controller: {} }), 400);
+        assertPlainError(await postJson(srv.port, "/sync", { ...syncRequest(), related: {} }), 500);
+      }
+      assertJson(await postJson(srv.port, "/customize", CUSTOMIZE_TEXT));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("a client that aborts mid-body releases its slot", async () => {
+    const srv = await startApp({ maxConcurrent: 1 });
+    try {
+      const req = http.request({
+        host: "127.0.0.1",
+        port: srv.port,
+        path: "/sync",
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": 100_000 },
+      });
+      req.on("error", () => {});
+      req.flushHeaders();
+      req.write("{");
+      await new Promise((r) => setTimeout(r, 100));
+      req.destroy();
+      const deadline = Date.now() + 3000;
+      let last: Reply | undefined;
+      while (Date.now() < deadline) {
+        last = await postJson(srv.port, "/customize", CUSTOMIZE_TEXT);
+        if (last.status === 200) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(last?.status, 200, "slot not released after the client went away");
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe("readiness", () => {
+  test("/readyz is 200, then 503 after setReady(false), and 200 again", async () => {
+    const srv = await startApp();
+    try {
+      const ok = await request(srv.port, "/readyz");
+      assert.equal(ok.status, 200);
+      srv.setReady(false);
+      assertPlainError(await request(srv.port, "/readyz"), 503);
+      assert.equal((await request(srv.port, "/healthz")).status, 200, "liveness is unaffected");
+      srv.setReady(true);
+      assert.equal((await request(srv.port, "/readyz")).status, 200);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The real entry point.
+
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  s.listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const address = s.address();
+  assert.ok(address !== null && typeof address === "object");
+  const port = address.port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+interface Child {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startServer(env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, [join(ROOT, "hooks/server.ts")], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  proc.stdout?.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  proc.stderr?.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { proc, stdout: () => out, stderr: () => err, exit };
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function waitReady(port: number, child: Child, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.proc.exitCode !== null)
+      assert.fail(`server exited with ${child.proc.exitCode}: ${child.stderr()}`);
+    try {
+      if ((await request(port, "/readyz")).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`server not ready within ${ms} ms: ${child.stderr()}`);
+}
+
+describe("node hooks/server.ts (child process)", () => {
+  let tmp: string;
+  const children: Child[] = [];
+  before(() => {
+    tmp = mkdtempSync(join(tmpdir(), "kes-http-"));
+  });
+  after(() => {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGKILL");
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const run = (env: Record<string, string>) => {
+    const c = startServer(env);
+    children.push(c);
+    return c;
+  };
+
+  test("serves the example, then exits 0 on SIGTERM and stops answering", async () => {
+    const port = await freePort();
+    const child = run({ PORT: String(port), CONFIG_FILE: EXAMPLE_CONFIG });
+    await waitReady(port, child);
+    const body = assertJson(await postJson(port, "/sync", SYNC_TEXT));
+    assert.equal((body.attachments as unknown[]).length, 4);
+
+    child.proc.kill("SIGTERM");
+    const { code, signal } = await within(child.exit, 5000, "exit after SIGTERM");
+    assert.equal(signal, null);
+    assert.equal(code, 0, child.stderr());
+    await assert.rejects(request(port, "/readyz"), /ECONNREFUSED/);
+  });
+
+  /**
+   * Sends half of the example sync request, SIGTERMs the server, checks it is still running,
+   * sends the rest, and expects a 200 and then exit 0 within `exitMs`.
+   */
+  async function requestAcrossSigterm(keepAlive: boolean, exitMs: number): Promise<void> {
+    const port = await freePort();
+    const child = run({ PORT: String(port), CONFIG_FILE: EXAMPLE_CONFIG });
+    await waitReady(port, child);
+    const agent = new http.Agent({ keepAlive });
+    const body = Buffer.from(SYNC_TEXT);
+    const half = Math.floor(body.length / 2);
+    let finish: () => void = () => {};
+    const reply = new Promise<Reply>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/sync",
+          method: "POST",
+          agent,
+          headers: { "content-type": "application/json", "content-length": body.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString(),
+            }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.flushHeaders();
+      req.write(body.subarray(0, half));
+      finish = () => req.end(body.subarray(half));
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      child.proc.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(child.proc.exitCode, null, "exited with a request in progress");
+      finish();
+      assertJson(await reply);
+      const { code } = await within(child.exit, exitMs, "exit after the last request");
+      assert.equal(code, 0, child.stderr());
+    } finally {
+      agent.destroy();
+    }
+  }
+
+  test("a request in progress at SIGTERM is answered, then the process exits 0", () =>
+    requestAcrossSigterm(false, 5000));
+
+  test(
+    "a request in progress at SIGTERM on a keep-alive connection does not delay exit",
+    {
+      todo: "the idle keep-alive connection holds shutdown until the 20 s deadline: see report",
+    },
+    () => requestAcrossSigterm(true, 3000),
+  );
+
+  test("an invalid CONFIG_FILE stops the server with a message naming the field", async () => {
+    const cases: [string, RegExp][] = [
+      ["sourceNamespaces: [Not_A_Namespace]\n", /sourceNamespaces/],
+      ["externalNameSuffix: 'not a suffix!'\n", /externalNameSuffix/],
+      ["sourceNamespace: [develop]\n", /unknown field\(s\) sourceNamespace\b/],
+      ["excludeNamespaces: ['(unclosed']\n", /excludeNamespaces/],
+    ];
+    await Promise.all(
+      cases.map(async ([yaml, pattern], i) => {
+        const file = join(tmp, `bad-${i}.yaml`);
+        writeFileSync(file, yaml);
+        const child = run({ PORT: String(await freePort()), CONFIG_FILE: file });
+        const { code } = await within(child.exit, 10_000, `exit on bad config ${i}`);
+        assert.notEqual(code, 0);
+        assert.notEqual(code, null);
+        assert.match(child.stderr(), pattern);
+      }),
+    );
+  });
+
+  test("a missing CONFIG_FILE stops the server naming the file", async () => {
+    const file = join(tmp, "does-not-exist.yaml");
+    const child = run({ PORT: String(await freePort()), CONFIG_FILE: file });
+    const { code } = await within(child.exit, 10_000, "exit on missing config");
+    assert.notEqual(code, 0);
+    assert.match(child.stderr(), /CONFIG_FILE/);
+    assert.ok(child.stderr().includes(file));
+  });
+
+  test("invalid environment variables stop the server naming them", async () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ BODY_LIMIT: "lots" }, /BODY_LIMIT/],
+      [{ BODY_LIMIT: "32 megabytes" }, /BODY_LIMIT/],
+      [{ MAX_CONCURRENT_REQUESTS: "0" }, /MAX_CONCURRENT_REQUESTS/],
+      [{ LOG_LEVEL: "loud" }, /LOG_LEVEL/],
+      [{ PORT: "http" }, /PORT/],
+    ];
+    await Promise.all(
+      cases.map(async ([env, pattern]) => {
+        const child = run({ PORT: String(await freePort()), CONFIG_FILE: EXAMPLE_CONFIG, ...env });
+        const { code } = await within(child.exit, 10_000, `exit on ${JSON.stringify(env)}`);
+        assert.notEqual(code, 0);
+        assert.notEqual(code, null);
+        assert.match(child.stderr(), pattern);
+      }),
+    );
+  });
+});
