@@ -53,6 +53,11 @@ node_modules/.package-lock.json: package-lock.json | $(NODE_READY)
 .PHONY: deps
 deps: node node_modules/.package-lock.json
 
+.PHONY: serve
+# What `npm start` runs: the server on this machine's Node if it is new enough, else on Node 24.
+serve: $(NODE_READY)
+	@exec node hooks/server.ts
+
 .PHONY: lint
 lint: deps
 	@echo "==> lint and format check (biome)"
