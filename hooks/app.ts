@@ -115,14 +115,16 @@ export function createApp(opts: AppOptions): App {
       type?: string;
       status?: number;
       message?: string;
-      limit?: number;
       length?: number;
+      received?: number;
     };
     if (e.type === "entity.too.large") {
+      // A chunked body declares no length; body-parser stops reading once past the limit.
+      const size = e.length !== undefined ? `${e.length} bytes` : `more than ${e.received} bytes`;
       plain(
         res,
         413,
-        `request body of ${e.length} bytes exceeds BODY_LIMIT (${opts.bodyLimit}); raise BODY_LIMIT`,
+        `request body of ${size} exceeds BODY_LIMIT (${opts.bodyLimit}); raise BODY_LIMIT`,
       );
     } else if (e.type === "entity.parse.failed") {
       plain(res, 400, `request body is not valid JSON: ${e.message}`);

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "../lib/config.ts";
 import { createApp } from "./app.ts";
@@ -49,12 +49,22 @@ function main(): void {
   // Metacontroller keeps connections alive; idle ones must not outlive a shutdown.
   server.keepAliveTimeout = 65_000;
 
+  // Responses not yet sent when shutdown starts close their connection: Metacontroller keeps
+  // connections alive, and an idle kept-alive connection would hold server.close() open.
   let stopping = false;
+  const pending = new Set<ServerResponse>();
+  server.on("request", (_req, res: ServerResponse) => {
+    if (stopping) res.setHeader("Connection", "close");
+    pending.add(res);
+    res.on("close", () => pending.delete(res));
+  });
+
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
     setReady(false);
+    for (const res of pending) if (!res.headersSent) res.setHeader("Connection", "close");
     setTimeout(() => {
       logger.warn("shutdown deadline reached; exiting");
       process.exit(0);

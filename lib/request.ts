@@ -76,7 +76,11 @@ export function parseSyncRequest(body: unknown): SyncRequest {
   const r = syncSchema.safeParse(body);
   if (!r.success) throw new RequestError(describe(r.error));
   const req = r.data;
-  const field = req.object !== undefined ? "object" : "parent";
+  // Name the field of the hook version the request looks like: v2 sends `children`.
+  const field =
+    req.object === undefined && (req.parent !== undefined || req.children != null)
+      ? "parent"
+      : "object";
   return {
     controllerName: req.controller.metadata.name,
     attachmentRules: req.controller.spec.attachments,
