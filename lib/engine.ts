@@ -5,6 +5,7 @@ import { formatFieldError } from "./errors.ts";
 import { type DeclaredKind, declaredKinds } from "./kinds/index.ts";
 import type { Route } from "./kinds/kind.ts";
 import { replicatedFrom } from "./metadata.ts";
+import { RequestError } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
 import { buildStatus, type NamespaceStatus } from "./status.ts";
 import { isEligibleNamespace, isTargetOf } from "./targeting.ts";
@@ -74,8 +75,17 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
 
   const desired: { kind: DeclaredKind; mirror: KubeObject }[] = [];
   for (const kind of kinds) {
-    const related = req.related[kind.key] ?? {};
-    const ours = req.attachments[kind.key] ?? {};
+    // Metacontroller always sends a group for every declared attachment and every customize rule.
+    // A missing group means an incomplete request (for example no customize hook configured), and
+    // answering it would delete mirrors.
+    const related = req.related[kind.key];
+    const ours = req.attachments[kind.key];
+    if (related === undefined || ours === undefined) {
+      const field = related === undefined ? "related" : "attachments";
+      throw new RequestError(
+        `invalid hook request: request.${field}: Required value: no ${JSON.stringify(kind.key)} group (is the customize hook configured?)`,
+      );
+    }
     // First source namespace in config order wins a name; later ones are reported.
     const claims = new Map<string, Claim>();
 
@@ -91,12 +101,16 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           issues.push({ reason, object, source: sourceId, message });
 
         const parsed = parseSourceAnnotations(source.metadata.annotations ?? {});
-        for (const w of parsed.warnings) report(Reason.IgnoredAnnotation, formatFieldError(w));
         if (!parsed.ok) {
-          // Fail static: a typo must not delete mirrors. Keep the existing one unchanged.
+          // Fail static: a typo must not delete mirrors. Keep the existing one unchanged, unless
+          // the namespace itself asks for it to go. Whether the source targets this namespace is
+          // unknown, so the problem is reported in every namespace.
           const existing = ours[`${N}/${name}`];
           const keep =
-            existing !== undefined && replicatedFrom(existing) === sourceId && !claims.has(name);
+            existing !== undefined &&
+            replicatedFrom(existing) === sourceId &&
+            !claims.has(name) &&
+            !skip.skips(kind.module.kind, name);
           if (keep) {
             claims.set(name, { source: sourceId });
             desired.push({
@@ -104,14 +118,15 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
               mirror: kind.module.rebuild(existing, { namespace: N, apiVersion: kind.apiVersion }),
             });
           }
-          const first = parsed.errors.map(formatFieldError).join("; ");
+          const errors = parsed.errors.map(formatFieldError).join("; ");
           report(
             Reason.InvalidAnnotation,
-            `${first} (${keep ? "existing mirror kept unchanged" : "no mirror created"})`,
+            `${keep ? "existing mirror kept unchanged" : "no mirror created"}: ${errors}`,
           );
           continue;
         }
         if (!isTargetOf(parsed.spec, req.namespace)) continue;
+        for (const w of parsed.warnings) report(Reason.IgnoredAnnotation, formatFieldError(w));
 
         const winner = claims.get(name);
         if (winner !== undefined) {
@@ -183,24 +198,31 @@ function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObje
   const byRoute = new Map<string, string[]>();
   for (const { kind, mirror } of desired) {
     const routes: Route[] = kind.module.routes?.(mirror) ?? [];
-    const object = `${mirror.kind}/${mirror.metadata.name}`;
+    const owner = {
+      object: `${mirror.kind}/${mirror.metadata.name}`,
+      source: replicatedFrom(mirror),
+    };
     for (const r of routes) {
       const key = `${r.host}${r.path}`;
       const owners = byRoute.get(key) ?? [];
-      if (!owners.includes(object)) owners.push(object);
+      if (!owners.some((o) => o.object === owner.object)) owners.push(owner);
       byRoute.set(key, owners);
     }
   }
   const issues: Issue[] = [];
   for (const [route, owners] of byRoute) {
     if (owners.length < 2) continue;
-    for (const object of owners) {
-      const others = owners.filter((o) => o !== object).join(", ");
-      issues.push({
-        reason: Reason.HostCollision,
-        object,
-        message: `${route} is also served by ${others}; set host-template on a source to tell them apart`,
-      });
+    for (const { object, source } of owners) {
+      const others = owners
+        .filter((o) => o.object !== object)
+        .map((o) => o.object)
+        .join(", ");
+      const message = `${route} is also served by ${others}; set host-template on a source to tell them apart`;
+      issues.push(
+        source === undefined
+          ? { reason: Reason.HostCollision, object, message }
+          : { reason: Reason.HostCollision, object, source, message },
+      );
     }
   }
   return issues;

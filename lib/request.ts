@@ -98,7 +98,8 @@ export function parseCustomizeRequest(body: unknown): CustomizeRequest {
     attachmentRules: req.controller.spec.attachments,
     namespace: namespaceOf(
       req.parent ?? req.object,
-      req.parent !== undefined ? "parent" : "object",
+      // Both hook versions send `parent` to customize; `object` is accepted too.
+      req.parent === undefined && req.object !== undefined ? "object" : "parent",
     ),
   };
 }

@@ -145,9 +145,17 @@ export const ingressKind: MirrorKind = {
         if (entry.hosts !== undefined) {
           mapped.hosts = entry.hosts.flatMap((h) => {
             const m = mapIngressHost(h, hostCtx);
-            return m.ok ? [m.host] : [];
+            if (m.ok) return [m.host];
+            remarks.push({
+              reason: Reason.InvalidHost,
+              message: `TLS host "${clip(h, 100)}" left out: ${m.reason}`,
+            });
+            return [];
           });
         }
+        // An entry whose hosts were all dropped would read as a catch-all TLS entry: leave it out.
+        const hadHosts = entry.hosts !== undefined && entry.hosts.length > 0;
+        if (hadHosts && mapped.hosts?.length === 0) continue;
         const secretName = secret ?? entry.secretName;
         if (secretName !== undefined) mapped.secretName = secretName;
         tls.push(mapped);
