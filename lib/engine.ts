@@ -195,7 +195,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
 
 /** Mirrors that route the same host and path: both are kept, and reported. */
 function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObject }[]): Issue[] {
-  const byRoute = new Map<string, string[]>();
+  const byRoute = new Map<string, { object: string; source: string | undefined }[]>();
   for (const { kind, mirror } of desired) {
     const routes: Route[] = kind.module.routes?.(mirror) ?? [];
     const owner = {
