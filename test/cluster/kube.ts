@@ -1,0 +1,267 @@
+// Small helpers shared by the cluster tests and the demo: a raw Kubernetes API client, kubectl,
+// and building a sync request for the hook from live objects.
+//
+// The API client is plain HTTPS on purpose. @kubernetes/client-node's typed APIs re-serialize
+// bodies through their models, which silently drops fields they do not know and rewrites
+// timestamps; to validate the hook's exact output (and to send the hook objects exactly as the API
+// server returns them, as Metacontroller does) the JSON must go through untouched.
+
+import { spawn } from "node:child_process";
+import https from "node:https";
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: Json;
+  /** Values of the Warning headers (deprecated fields, dropped unknown fields, ...). */
+  warnings: string[];
+}
+
+export interface ClusterAccess {
+  server: string;
+  token: string;
+  ca: string;
+}
+
+/** The attachment kinds the shipped DecoratorController declares, with their related-map keys. */
+export const KINDS = [
+  { kind: "Service", apiVersion: "v1", resource: "services", key: "Service.v1" },
+  {
+    kind: "Ingress",
+    apiVersion: "networking.k8s.io/v1",
+    resource: "ingresses",
+    key: "Ingress.networking.k8s.io/v1",
+  },
+] as const;
+
+export function kindOf(kind: string): (typeof KINDS)[number] {
+  const k = KINDS.find((x) => x.kind === kind);
+  if (!k) throw new Error(`unexpected kind ${kind}`);
+  return k;
+}
+
+export function resourcePath(
+  apiVersion: string,
+  resource: string,
+  namespace?: string,
+  name?: string,
+): string {
+  const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const ns = namespace === undefined ? "" : `/namespaces/${encodeURIComponent(namespace)}`;
+  const tail = name === undefined ? "" : `/${encodeURIComponent(name)}`;
+  return `${base}${ns}/${resource}${tail}`;
+}
+
+export class KubeClient {
+  private readonly access: ClusterAccess;
+
+  constructor(access: ClusterAccess) {
+    this.access = access;
+  }
+
+  request(
+    method: string,
+    apiPath: string,
+    body?: unknown,
+    contentType = "application/json",
+  ): Promise<ApiResponse> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        new URL(apiPath, this.access.server),
+        {
+          method,
+          ca: this.access.ca,
+          timeout: 30_000,
+          headers: {
+            authorization: `Bearer ${this.access.token}`,
+            accept: "application/json",
+            ...(payload === undefined
+              ? {}
+              : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
+          },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => {
+            text += d;
+          });
+          res.on("end", () => {
+            let parsed: Json = text;
+            try {
+              parsed = JSON.parse(text) as Json;
+            } catch {
+              // keep the text
+            }
+            const w = res.headers.warning;
+            const warnings = w === undefined ? [] : Array.isArray(w) ? w : [w];
+            resolve({ status: res.statusCode ?? 0, body: parsed, warnings });
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`${method} ${apiPath} timed out`)));
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+
+  async get(apiPath: string): Promise<KubeObject> {
+    const r = await this.request("GET", apiPath);
+    if (r.status !== 200) throw new Error(`GET ${apiPath}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body as unknown as KubeObject;
+  }
+
+  /** List items as the API server returns them, with apiVersion and kind filled in (a list's
+   * items omit them; Metacontroller's informer objects carry them). */
+  async list(apiVersion: string, kind: string, resource: string, namespace: string) {
+    const r = await this.request("GET", resourcePath(apiVersion, resource, namespace));
+    if (r.status !== 200) throw new Error(`list ${resource} in ${namespace}: ${r.status}`);
+    const items = ((r.body as { items?: KubeObject[] }).items ?? []).map(
+      (o) => ({ apiVersion, kind, ...(o as object) }) as KubeObject,
+    );
+    return items;
+  }
+
+  /** Create with dryRun=All and strict field validation: nothing is persisted, everything is
+   * validated and admitted as a real create would be. */
+  dryRunCreate(obj: KubeObject): Promise<ApiResponse> {
+    const k = kindOf(obj.kind);
+    if (obj.apiVersion !== k.apiVersion) {
+      throw new Error(`${obj.kind} ${obj.metadata.name}: apiVersion ${obj.apiVersion}`);
+    }
+    const p = resourcePath(obj.apiVersion, k.resource, obj.metadata.namespace);
+    return this.request("POST", `${p}?dryRun=All&fieldValidation=Strict`, obj);
+  }
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCommand(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; input?: string; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: opts.timeoutMs ?? 120_000,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hook requests
+
+export interface SyncRequest {
+  controller: Json;
+  object: KubeObject;
+  attachments: Record<string, Record<string, KubeObject>>;
+  related: Record<string, Record<string, KubeObject>>;
+  finalizing: boolean;
+}
+
+export interface SyncResponse {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  attachments: KubeObject[];
+  resyncAfterSeconds?: number;
+}
+
+/**
+ * A sync request in Metacontroller's v1 shape for a Namespace parent, built from live objects:
+ * `object` is the Namespace as the API server returns it, `attachments` is empty (nothing was
+ * applied: there is no Metacontroller here), and `related` holds every Service and Ingress of
+ * `relatedNamespaces`, keyed by "Kind.version" / "Kind.group/version", then "namespace/name"
+ * (Go's encoding/json sorts map keys; so do we).
+ */
+export async function buildSyncRequest(
+  client: KubeClient,
+  controller: Json,
+  namespace: string,
+  relatedNamespaces: readonly string[],
+): Promise<SyncRequest> {
+  const object = await client.get(resourcePath("v1", "namespaces", undefined, namespace));
+  const attachments: SyncRequest["attachments"] = {};
+  const related: SyncRequest["related"] = {};
+  for (const k of KINDS) {
+    attachments[k.key] = {};
+    const byName: Record<string, KubeObject> = {};
+    for (const ns of relatedNamespaces) {
+      for (const o of await client.list(k.apiVersion, k.kind, k.resource, ns)) {
+        byName[`${ns}/${o.metadata.name}`] = o;
+      }
+    }
+    related[k.key] = Object.fromEntries(
+      Object.entries(byName).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  }
+  return { controller, object, attachments, related, finalizing: false };
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; json: Json }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  let json: Json = text;
+  try {
+    json = JSON.parse(text) as Json;
+  } catch {
+    // a plain-text error message
+  }
+  return { status: res.status, json };
+}
+
+/** One line per mirror: kind, namespace/name and where it points. */
+export function describeMirror(obj: KubeObject): string {
+  const spec = (obj.spec ?? {}) as {
+    externalName?: string;
+    rules?: { host?: string }[];
+    tls?: { hosts?: string[]; secretName?: string }[];
+  };
+  const id = `${obj.kind}/${obj.metadata.name}`;
+  if (obj.kind === "Service") return `${id} -> ExternalName ${spec.externalName ?? "?"}`;
+  if (obj.kind === "Ingress") {
+    const hosts = (spec.rules ?? []).map((r) => r.host ?? "*");
+    const tls = (spec.tls ?? []).map((t) => t.secretName).filter(Boolean);
+    return `${id} -> hosts ${hosts.join(", ")}${tls.length ? ` (TLS secret ${tls.join(", ")})` : ""}`;
+  }
+  return id;
+}

@@ -1,0 +1,460 @@
+// Tests against a real control plane (etcd + kube-apiserver + kube-controller-manager built from
+// source by build.ts, started by harness.ts) and a real hook server process.
+//
+// What this validates: that the Kustomize package in metacontroller/ is accepted by a real API
+// server, and that the hook's answers, computed from objects read back from a real API server, are
+// objects that API server accepts (server-side dry run, strict field validation), including the
+// conflict rule against a real unmanaged Service.
+//
+// What it does NOT validate: Metacontroller's end-to-end behaviour (calling the hooks on its own,
+// creating, updating and deleting the mirrors, owner references, resyncs). Metacontroller cannot
+// be built here: the Go module proxy answers 403 "This module version is not available" for
+// github.com/metacontroller/metacontroller, so neither its binary nor its CRDs exist on this
+// machine. That part is blocked, and nothing in this file imitates it; the requests below are
+// built in Metacontroller's v1 hook shape from live objects, and the answers are only dry-run.
+//
+//   npm run test:cluster      (make test-cluster builds the binaries first)
+
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { load, loadAll } from "js-yaml";
+import { parseConfig } from "../../lib/config.ts";
+import { REPO_ROOT } from "./build.ts";
+import {
+  type ControlPlane,
+  type HookServer,
+  startControlPlane,
+  startHookServer,
+  waitFor,
+} from "./harness.ts";
+import {
+  buildSyncRequest,
+  type Json,
+  KubeClient,
+  type KubeObject,
+  postJson,
+  resourcePath,
+  runCommand,
+  type SyncResponse,
+} from "./kube.ts";
+
+const PKG_DIR = path.join(REPO_ROOT, "metacontroller");
+const NS = "kube-external-sync";
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+let cp: ControlPlane | undefined;
+let client: KubeClient;
+
+function plane(): ControlPlane {
+  assert.ok(cp, "the control plane did not start");
+  return cp;
+}
+
+function kubectl(...args: string[]) {
+  const c = plane();
+  return runCommand(c.binaries.kubectl, [`--kubeconfig=${c.kubeconfigPath}`, ...args], {
+    cwd: REPO_ROOT,
+  });
+}
+
+before(
+  async () => {
+    cp = await startControlPlane({ log: (l) => console.log(l) });
+    client = new KubeClient(cp);
+  },
+  // Builds the binaries first if `make cluster` has not; the apiserver alone needs up to a minute.
+  { timeout: 20 * 60_000 },
+);
+
+after(
+  async () => {
+    await cp?.stop();
+  },
+  { timeout: 60_000 },
+);
+
+interface Rendered extends KubeObject {
+  spec?: { [k: string]: Json };
+  data?: Record<string, string>;
+}
+
+function only(docs: Rendered[], kind: string): Rendered {
+  const found = docs.filter((d) => d.kind === kind);
+  assert.equal(found.length, 1, `exactly one ${kind} in the package`);
+  return found[0] as Rendered;
+}
+
+// Narrow, typed views of the rendered objects this test inspects.
+interface PodSpecView {
+  containers: {
+    image: string;
+    env: { name: string; value?: string }[];
+    securityContext: Record<string, Json>;
+  }[];
+  volumes: { name: string; configMap?: { name: string } }[];
+  automountServiceAccountToken: boolean;
+}
+interface DeploymentView {
+  replicas: number;
+  selector: { matchLabels: Record<string, string> };
+  template: { metadata: { labels: Record<string, string> }; spec: PodSpecView };
+}
+interface WebhookView {
+  webhook: { service: { name: string; namespace: string; port: number } };
+}
+
+describe("metacontroller/ Kustomize package", () => {
+  test("renders, and the API server accepts every object except the DecoratorController, whose CRD is missing", async () => {
+    const rendered = await kubectl("kustomize", "metacontroller/");
+    assert.equal(rendered.code, 0, rendered.stderr);
+    const docs = loadAll(rendered.stdout) as Rendered[];
+    assert.deepEqual(docs.map((d) => d.kind).sort(), [
+      "ConfigMap",
+      "DecoratorController",
+      "Deployment",
+      "Namespace",
+      "NetworkPolicy",
+      "PodDisruptionBudget",
+      "Service",
+      "ServiceAccount",
+    ]);
+
+    // Consistency of the rendered objects with each other.
+    for (const d of docs) {
+      assert.equal(
+        d.metadata.labels &&
+          (d.metadata.labels as Record<string, string>)["app.kubernetes.io/part-of"],
+        NS,
+      );
+      const clusterScoped = d.kind === "Namespace" || d.kind === "DecoratorController";
+      assert.equal(d.metadata.namespace, clusterScoped ? undefined : NS, `${d.kind} namespace`);
+    }
+    const service = only(docs, "Service");
+    const deployment = only(docs, "Deployment").spec as unknown as DeploymentView;
+    const dc = only(docs, "DecoratorController");
+    const hooks = (dc.spec as unknown as { hooks: Record<string, WebhookView> }).hooks;
+    for (const name of ["sync", "customize"]) {
+      const svc = hooks[name]?.webhook.service;
+      assert.deepEqual(svc, {
+        name: service.metadata.name,
+        namespace: service.metadata.namespace,
+        port: 80,
+        protocol: "http",
+      });
+    }
+    const svcSpec = service.spec as unknown as {
+      selector: Record<string, string>;
+      ports: { port: number; targetPort: string }[];
+    };
+    assert.equal(svcSpec.ports[0]?.port, 80);
+    for (const [k, v] of Object.entries(svcSpec.selector)) {
+      assert.equal(deployment.template.metadata.labels[k], v, `Service selector ${k}`);
+    }
+    assert.deepEqual(
+      (only(docs, "PodDisruptionBudget").spec as { selector: Json }).selector,
+      deployment.selector,
+    );
+    assert.equal(deployment.replicas, 2);
+    const pod = deployment.template.spec;
+    assert.equal(pod.automountServiceAccountToken, false);
+    const container = pod.containers[0];
+    assert.ok(container);
+    assert.equal(container.image, "ghcr.io/kube-external-sync/kube-external-sync:2.0.0");
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    const configMap = only(docs, "ConfigMap");
+    assert.equal(
+      pod.volumes.find((v) => v.name === "config")?.configMap?.name,
+      configMap.metadata.name,
+      "the Deployment mounts the generated (hash-suffixed) ConfigMap",
+    );
+    const configText = configMap.data?.["config.yaml"] ?? "";
+    const config = parseConfig(load(configText), NS);
+    assert.deepEqual(config.sourceNamespaces, ["develop"]);
+    for (const ns of ["kube-system", "kube-public", "kube-node-lease", "metacontroller"]) {
+      assert.ok(config.excludeNamespaces.matches(ns), `${ns} excluded`);
+    }
+    const policy = only(docs, "NetworkPolicy").spec as unknown as {
+      ingress: { from: Json[]; ports: Json[] }[];
+    };
+    assert.deepEqual(policy.ingress, [
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "metacontroller" } },
+            podSelector: { matchLabels: { "app.kubernetes.io/name": "metacontroller" } },
+          },
+        ],
+        ports: [{ port: 8080, protocol: "TCP" }],
+      },
+    ]);
+
+    // Metacontroller's API group really is absent (it could not be built here).
+    const group = await client.request("GET", "/apis/metacontroller.k8s.io/v1alpha1");
+    assert.equal(group.status, 404);
+
+    // A namespaced object cannot be dry-run into a namespace that does not exist (the
+    // NamespaceLifecycle admission plugin rejects it), so the Namespace is created for real.
+    const created = await runCommand(
+      plane().binaries.kubectl,
+      [`--kubeconfig=${plane().kubeconfigPath}`, "apply", "-f", "-"],
+      { input: JSON.stringify(only(docs, "Namespace")) },
+    );
+    assert.equal(created.code, 0, created.stderr);
+
+    const dry = await kubectl(
+      "apply",
+      "-k",
+      "metacontroller/",
+      "--dry-run=server",
+      "--validate=strict",
+    );
+    // One line per object kubectl sent; everything but the DecoratorController went through.
+    const accepted = dry.stdout
+      .trim()
+      .split("\n")
+      .filter((l) => l.endsWith("(server dry run)"))
+      .map((l) => l.split(" ")[0]);
+    const expected = docs
+      .filter((d) => d.kind !== "DecoratorController")
+      .map((d) => {
+        const [group] = d.apiVersion.split("/");
+        const kind = d.kind.toLowerCase();
+        return d.apiVersion.includes("/") && group !== "v1"
+          ? `${kind}.${group}/${d.metadata.name}`
+          : `${kind}/${d.metadata.name}`;
+      });
+    assert.deepEqual(accepted.sort(), expected.sort(), dry.stdout + dry.stderr);
+    assert.notEqual(dry.code, 0, "kubectl reports the DecoratorController it could not map");
+    const errors = dry.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("error"));
+    assert.equal(errors.length, 1, dry.stderr);
+    assert.match(
+      errors[0] ?? "",
+      /resource mapping not found for name: "kube-external-sync" namespace: "" .*no matches for kind "DecoratorController" in version "metacontroller\.k8s\.io\/v1alpha1"/,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+interface StatusIssue {
+  reason: string;
+  object: string;
+  source?: string;
+  message: string;
+}
+interface NamespaceStatus {
+  mirrors: Record<string, number>;
+  skipped: StatusIssue[];
+  invalid: StatusIssue[];
+  omitted: number;
+}
+
+describe("hook answers for live objects", () => {
+  let hook: HookServer | undefined;
+  let controller: Json;
+
+  before(async () => {
+    const c = plane();
+    const applied = await kubectl(
+      "apply",
+      "-f",
+      "examples/develop.yaml",
+      "-f",
+      "examples/feature-namespaces.yaml",
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    hook = await startHookServer({
+      kubeconfig: c.kubeconfigPath,
+      configFile: path.join(REPO_ROOT, "examples", "config.yaml"),
+    });
+    controller = load(
+      await readFile(path.join(PKG_DIR, "decoratorcontroller.yaml"), "utf8"),
+    ) as Json;
+  });
+
+  after(async () => {
+    await hook?.stop();
+  });
+
+  async function sync(namespace: string) {
+    assert.ok(hook);
+    const request = await buildSyncRequest(client, controller, namespace, ["develop", namespace]);
+    const res = await postJson(`${hook.url}/sync`, request);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    const answer = res.json as unknown as SyncResponse;
+    const statusText = answer.annotations?.["kube-external-sync.io/status"];
+    assert.ok(statusText, "the answer carries the status annotation");
+    return { request, answer, status: JSON.parse(statusText) as NamespaceStatus };
+  }
+
+  /** Every mirror, and the parent's new metadata, through a server-side dry run. */
+  async function assertAccepted(namespace: string, answer: SyncResponse) {
+    const rejected: string[] = [];
+    for (const obj of answer.attachments) {
+      assert.equal(obj.metadata.namespace, namespace);
+      assert.equal(obj.metadata.annotations?.[LAST_APPLIED], undefined, "never copied");
+      const r = await client.dryRunCreate(obj);
+      if (r.status !== 201 || r.warnings.length > 0) {
+        rejected.push(
+          `${obj.kind}/${obj.metadata.name}: ${r.status} ${r.warnings.join("; ")} ${JSON.stringify(r.body)}`,
+        );
+      }
+    }
+    assert.deepEqual(rejected, [], "every mirror is accepted by the API server");
+    const patch = await client.request(
+      "PATCH",
+      `${resourcePath("v1", "namespaces", undefined, namespace)}?dryRun=All&fieldValidation=Strict`,
+      { metadata: { labels: answer.labels ?? {}, annotations: answer.annotations ?? {} } },
+      "application/merge-patch+json",
+    );
+    assert.equal(patch.status, 200, JSON.stringify(patch.body));
+  }
+
+  function names(answer: SyncResponse, kind: string): string[] {
+    return answer.attachments
+      .filter((a) => a.kind === kind)
+      .map((a) => a.metadata.name)
+      .sort();
+  }
+
+  test("the examples were created and read back", async () => {
+    for (const file of ["examples/develop.yaml", "examples/feature-namespaces.yaml"]) {
+      const docs = loadAll(await readFile(path.join(REPO_ROOT, file), "utf8")) as KubeObject[];
+      for (const d of docs) {
+        const resource = { Namespace: "namespaces", Service: "services", Ingress: "ingresses" }[
+          d.kind
+        ];
+        assert.ok(resource, d.kind);
+        const live = await client.get(
+          resourcePath(d.apiVersion, resource, d.metadata.namespace, d.metadata.name),
+        );
+        assert.equal(live.metadata.uid === undefined, false, `${d.kind} ${d.metadata.name}`);
+        // kubectl apply adds its last-applied annotation to the sources: the hook must not copy it.
+        const { [LAST_APPLIED]: lastApplied, ...annotations } = live.metadata.annotations ?? {};
+        assert.ok(lastApplied, `${d.kind} ${d.metadata.name} was created by kubectl apply`);
+        assert.deepEqual(annotations, { ...d.metadata.annotations });
+        assert.deepEqual(live.metadata.labels ?? {}, {
+          ...(d.kind === "Namespace" ? { "kubernetes.io/metadata.name": d.metadata.name } : {}),
+          ...d.metadata.labels,
+        });
+      }
+    }
+  });
+
+  test("customize asks for exactly what the sync requests below contain", async () => {
+    assert.ok(hook);
+    for (const ns of ["feature-login", "checkout-redesign"]) {
+      const parent = await client.get(resourcePath("v1", "namespaces", undefined, ns));
+      const res = await postJson(`${hook.url}/customize`, { controller, parent });
+      assert.equal(res.status, 200);
+      const rules = (res.json as { relatedResources: Record<string, Json>[] }).relatedResources;
+      const got = rules.map((r) => `${r.apiVersion} ${r.resource} ${r.namespace}`).sort();
+      const want = ["develop", ns]
+        .flatMap((n) => [`v1 services ${n}`, `networking.k8s.io/v1 ingresses ${n}`])
+        .sort();
+      assert.deepEqual(got, want);
+      for (const r of rules) {
+        assert.deepEqual(Object.keys(r).sort(), ["apiVersion", "namespace", "resource"]);
+      }
+    }
+  });
+
+  test("feature-login (replicate-to pattern) gets 3 Services and 1 Ingress, all valid", async () => {
+    const { answer, status } = await sync("feature-login");
+    assert.deepEqual(names(answer, "Service"), ["example-api", "example-web", "postgres"]);
+    assert.deepEqual(names(answer, "Ingress"), ["example"]);
+    assert.equal(answer.attachments.length, 4);
+    assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
+    for (const svc of answer.attachments.filter((a) => a.kind === "Service")) {
+      const spec = svc.spec as { type: string; externalName: string };
+      assert.equal(spec.type, "ExternalName");
+      assert.equal(spec.externalName, `${svc.metadata.name}.develop.svc.cluster.local`);
+      // The API server accepts (and stores) a nodePort on an ExternalName Service, so only this
+      // assertion, not the dry run, guards against copying it.
+      for (const port of (svc.spec as { ports: Record<string, unknown>[] }).ports) {
+        assert.equal(port.nodePort, undefined);
+      }
+    }
+    const ingress = answer.attachments.find((a) => a.kind === "Ingress");
+    assert.ok(ingress);
+    const rules = (ingress.spec as { rules: { host: string }[] }).rules;
+    assert.deepEqual(rules.map((r) => r.host).sort(), [
+      "api.feature-login.example.com",
+      "feature-login.example.com",
+    ]);
+    await assertAccepted("feature-login", answer);
+  });
+
+  test("checkout-redesign (label selector, skip annotation) gets 2 Services and 1 Ingress", async () => {
+    const { answer, status } = await sync("checkout-redesign");
+    assert.deepEqual(names(answer, "Service"), ["example-web", "postgres"]);
+    assert.deepEqual(names(answer, "Ingress"), ["example"]);
+    assert.deepEqual(status.mirrors, { Ingress: 1, Service: 2 });
+    assert.ok(
+      status.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/example-api"),
+      JSON.stringify(status),
+    );
+    await assertAccepted("checkout-redesign", answer);
+  });
+
+  test("an unmanaged Service in the target is reported as Conflict and its mirror is not returned", async () => {
+    const before = await sync("feature-login");
+    const mirror = before.answer.attachments.find(
+      (a) => a.kind === "Service" && a.metadata.name === "postgres",
+    );
+    assert.ok(mirror);
+
+    // The branch deploys its own postgres (a plain ClusterIP Service, not ours).
+    const own = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "postgres", namespace: "feature-login" },
+      spec: { selector: { app: "postgres" }, ports: [{ port: 5432 }] },
+    };
+    const created = await client.request(
+      "POST",
+      resourcePath("v1", "services", "feature-login"),
+      own,
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    // Creating the mirror now would fail: that is why the hook must leave it out.
+    assert.equal((await client.dryRunCreate(mirror)).status, 409);
+
+    const { request, answer, status } = await sync("feature-login");
+    assert.ok(request.related["Service.v1"]?.["feature-login/postgres"], "related sees it");
+    assert.deepEqual(names(answer, "Service"), ["example-api", "example-web"]);
+    assert.deepEqual(names(answer, "Ingress"), ["example"]);
+    assert.ok(
+      status.skipped.some(
+        (i) =>
+          i.reason === "Conflict" &&
+          i.object === "Service/postgres" &&
+          i.source === "develop/postgres",
+      ),
+      JSON.stringify(status),
+    );
+    await assertAccepted("feature-login", answer);
+
+    // Once the branch's own Service is gone, the mirror is desired again.
+    const deleted = await client.request(
+      "DELETE",
+      resourcePath("v1", "services", "feature-login", "postgres"),
+    );
+    assert.equal(deleted.status, 200);
+    await waitFor("Service feature-login/postgres to be gone", 30_000, async () => {
+      const r = await client.request(
+        "GET",
+        resourcePath("v1", "services", "feature-login", "postgres"),
+      );
+      return r.status === 404 ? true : undefined;
+    });
+    const after = await sync("feature-login");
+    assert.deepEqual(names(after.answer, "Service"), ["example-api", "example-web", "postgres"]);
+    await assertAccepted("feature-login", after.answer);
+  });
+});
