@@ -4,6 +4,8 @@ import { ConfigError } from "../lib/config.ts";
 
 export interface Environment {
   port: number;
+  /** Listen address; undefined: every interface (what a pod needs). */
+  host: string | undefined;
   configFile: string | undefined;
   logLevel: string;
   bodyLimit: string;
@@ -41,6 +43,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv): Environment {
     throw new ConfigError(`invalid environment:\n  ${problems.join("\n  ")}`);
   return {
     port,
+    host: env.HOST || undefined,
     configFile: env.CONFIG_FILE || undefined,
     logLevel,
     bodyLimit,

@@ -30,7 +30,7 @@ function main(): void {
     bodyLimit: env.bodyLimit,
     maxConcurrent: env.maxConcurrent,
   });
-  const server: Server = app.listen(env.port, () => {
+  const onListening = () => {
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : env.port;
     logger.info(
@@ -41,7 +41,12 @@ function main(): void {
       },
       "kube-external-sync hooks listening",
     );
-  });
+  };
+  // Without HOST, every interface, as a pod needs; tests and the demo bind loopback.
+  const server: Server =
+    env.host === undefined
+      ? app.listen(env.port, onListening)
+      : app.listen(env.port, env.host, onListening);
   server.on("error", (err) => {
     logger.fatal({ err }, "cannot listen");
     process.exit(1);

@@ -614,12 +614,12 @@ describe("node hooks/server.ts (child process)", () => {
     rmSync(tmp, { recursive: true, force: true });
   });
   const run = (env: Record<string, string>) => {
-    const c = startServer(env);
+    const c = startServer({ HOST: "127.0.0.1", ...env });
     children.push(c);
     return c;
   };
 
-  test("serves the example, then exits 0 on SIGTERM and stops answering", async () => {
+  test("serves the example on HOST, then exits 0 on SIGTERM and stops answering", async () => {
     const port = await freePort();
     const child = run({ PORT: String(port), CONFIG_FILE: EXAMPLE_CONFIG });
     await waitReady(port, child);

@@ -152,7 +152,7 @@ test("the image's CMD serves the hooks as a non-root user and stops on SIGTERM",
   const asRoot = process.getuid?.() === 0;
   const child = spawn(join(work, "nodejs", "bin", "node"), argv, {
     cwd: app,
-    env: { ...env, PORT: String(port), HOME: "/nonexistent" },
+    env: { ...env, PORT: String(port), HOST: "127.0.0.1", HOME: "/nonexistent" },
     stdio: ["ignore", "pipe", "pipe"],
     ...(asRoot ? { uid: NONROOT_UID, gid: NONROOT_UID } : {}),
   });

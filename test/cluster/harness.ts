@@ -562,6 +562,7 @@ export async function startHookServer(opts: HookServerOptions): Promise<HookServ
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       PORT: String(port),
+      HOST: "127.0.0.1",
       CONFIG_FILE: path.resolve(opts.configFile),
       LOG_LEVEL: "warn",
     };
