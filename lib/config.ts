@@ -22,6 +22,10 @@ const fileSchema = z.strictObject({
     .default("svc.cluster.local"),
   defaultTopLevelDomain: z.string().default(""),
   sourceSelector: z.string().default(""),
+  /** IngressRoute mirrors: reference the source's Middlewares across namespaces, or use local copies. */
+  traefikMiddlewares: z.enum(["crossNamespace", "local"]).default("crossNamespace"),
+  /** HTTPRoute mirrors: keep backends local (ExternalName mirrors) or point them at the source. */
+  gatewayBackends: z.enum(["local", "source"]).default("local"),
 });
 
 export type ConfigFile = z.input<typeof fileSchema>;
@@ -36,6 +40,8 @@ export interface Config {
   sourceSelector: Selector | undefined;
   /** The hook's own namespace, never a target (from POD_NAMESPACE). */
   podNamespace: string | undefined;
+  traefikMiddlewares: "crossNamespace" | "local";
+  gatewayBackends: "local" | "source";
 }
 
 export class ConfigError extends Error {
@@ -84,6 +90,8 @@ export function parseConfig(doc: unknown, podNamespace?: string): Config {
     defaultTopLevelDomain: tld.value,
     sourceSelector,
     podNamespace: podNamespace === "" ? undefined : podNamespace,
+    traefikMiddlewares: file.traefikMiddlewares,
+    gatewayBackends: file.gatewayBackends,
   };
 }
 

@@ -34,6 +34,11 @@ interface Claim {
   source: string;
 }
 
+/** Identifies an object across kinds, groups and namespaces; also the order of the answer. */
+function objectKey(o: KubeObject): string {
+  return `${o.kind} ${o.apiVersion} ${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+}
+
 /** Objects of one kind in `namespace`, sorted by name. */
 function objectsIn(map: Record<string, KubeObject>, namespace: string): KubeObject[] {
   const prefix = `${namespace}/`;
@@ -74,6 +79,10 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   }
 
   const desired: { kind: DeclaredKind; mirror: KubeObject }[] = [];
+  const companions = new Map<string, { object: KubeObject; source: string }>();
+  let anyInvalid = false;
+  const declared = (group: string, kindName: string) =>
+    kinds.find((k) => k.module.group === group && k.module.kind === kindName)?.apiVersion;
   for (const kind of kinds) {
     // Metacontroller always sends a group for every declared attachment and every customize rule.
     // A missing group means an incomplete request (for example no customize hook configured), and
@@ -86,6 +95,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
         `invalid hook request: request.${field}: Required value: no ${JSON.stringify(kind.key)} group (is the customize hook configured?)`,
       );
     }
+    if (kind.module.auxiliary) continue;
     // First source namespace in config order wins a name; later ones are reported.
     const claims = new Map<string, Claim>();
 
@@ -102,6 +112,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
 
         const parsed = parseSourceAnnotations(source.metadata.annotations ?? {});
         if (!parsed.ok) {
+          anyInvalid = true;
           // Fail static: a typo must not delete mirrors. Keep the existing one unchanged, unless
           // the namespace itself asks for it to go. Whether the source targets this namespace is
           // unknown, so the problem is reported in every namespace.
@@ -153,26 +164,67 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           apiVersion: kind.apiVersion,
           spec: parsed.spec,
           config,
+          declared,
         });
         for (const r of result.remarks) report(r.reason, r.message);
-        if (result.mirror !== undefined) desired.push({ kind, mirror: result.mirror });
+        if (result.mirror !== undefined) {
+          desired.push({ kind, mirror: result.mirror });
+          for (const c of result.companions ?? [])
+            companions.set(objectKey(c), { object: c, source: sourceId });
+        }
+      }
+    }
+  }
+
+  // Companions (objects a mirror needs beside it) are checked for conflicts like mirrors. While any
+  // source is invalid, existing companions are kept too: the kept mirrors may rely on them.
+  const desiredKeys = new Set(desired.map((d) => objectKey(d.mirror)));
+  for (const { object, source } of companions.values()) {
+    const kind = kinds.find(
+      (k) => k.apiVersion === object.apiVersion && k.module.kind === object.kind,
+    );
+    if (kind === undefined || desiredKeys.has(objectKey(object))) continue;
+    const at = `${object.metadata.namespace}/${object.metadata.name}`;
+    if (
+      req.related[kind.key]?.[at] !== undefined &&
+      req.attachments[kind.key]?.[at] === undefined
+    ) {
+      issues.push({
+        reason: Reason.Conflict,
+        object: `${object.kind}/${object.metadata.name}`,
+        source,
+        message: `${object.kind} ${at} already exists and is not managed by kube-external-sync: left alone`,
+      });
+      continue;
+    }
+    desiredKeys.add(objectKey(object));
+    desired.push({ kind, mirror: object });
+  }
+  if (anyInvalid) {
+    for (const kind of kinds.filter((k) => k.module.auxiliary)) {
+      for (const observed of Object.values(req.attachments[kind.key] ?? {})) {
+        if (desiredKeys.has(objectKey(observed))) continue;
+        const namespace = observed.metadata.namespace ?? N;
+        desired.push({
+          kind,
+          mirror: kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion }),
+        });
       }
     }
   }
 
   issues.push(...hostCollisions(desired));
 
+  // Counted per kind; a kind declared in two API groups (Traefik's) is counted once.
   const mirrors: Record<string, number> = {};
   for (const k of [...kinds].sort((a, b) => a.module.kind.localeCompare(b.module.kind, "en"))) {
-    mirrors[k.module.kind] = desired.filter((d) => d.kind === k).length;
+    mirrors[k.module.kind] =
+      (mirrors[k.module.kind] ?? 0) + desired.filter((d) => d.kind === k).length;
   }
   const status = buildStatus(mirrors, issues);
   const attachments = desired
     .map((d) => d.mirror)
-    .sort(
-      (a, b) =>
-        a.kind.localeCompare(b.kind, "en") || a.metadata.name.localeCompare(b.metadata.name, "en"),
-    );
+    .sort((a, b) => objectKey(a).localeCompare(objectKey(b), "en"));
   return {
     response: {
       labels: {},

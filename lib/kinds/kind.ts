@@ -13,6 +13,8 @@ export interface MirrorContext {
   apiVersion: string;
   spec: SourceSpec;
   config: Config;
+  /** The apiVersion the controller declares for a kind, or undefined when it does not declare it. */
+  declared(group: string, kind: string): string | undefined;
 }
 
 /** A remark about one mirror, completed by the engine with object and source names. */
@@ -25,6 +27,12 @@ export interface MirrorResult {
   /** The desired mirror, or undefined when nothing valid is left to mirror. */
   mirror: KubeObject | undefined;
   remarks: Remark[];
+  /**
+   * Objects of auxiliary kinds the mirror needs beside it, possibly in another namespace (a
+   * Gateway API ReferenceGrant in the source namespace). The engine deduplicates them and checks
+   * them for conflicts like mirrors.
+   */
+  companions?: KubeObject[];
 }
 
 /** A host and path a mirror routes, for detecting collisions between mirrors. */
@@ -41,6 +49,8 @@ export interface MirrorKind {
   readonly resource: string;
   /** API versions this module can produce. */
   readonly versions: readonly string[];
+  /** Auxiliary kinds are never sources: they exist only as companions of other kinds' mirrors. */
+  readonly auxiliary?: boolean;
   /** The mirror of `source` in `ctx.namespace`. */
   mirror(source: KubeObject, ctx: MirrorContext): MirrorResult;
   /** An observed mirror reduced to the fields the hook owns, to keep it unchanged (fail-static). */
