@@ -1,0 +1,541 @@
+// Adversarial annotation values: patterns built to make backtracking engines hang, 10 kB values
+// in every key, unicode (emoji, RTL overrides, NUL, newlines), empty items, broken selectors and
+// host templates, bad skip lists. The engine must answer normally and quickly, report the bad
+// source as InvalidAnnotation naming the annotation's field path, and never throw.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type Config, parseConfig } from "../lib/config.ts";
+import { computeSync, type SyncOutcome } from "../lib/engine.ts";
+import { parseSyncRequest } from "../lib/request.ts";
+import type { Issue, KubeObject } from "../lib/types.ts";
+
+const P = "kube-external-sync.io/";
+const field = (key: string) => `metadata.annotations[${P}${key}]`;
+const STATUS = `${P}status`;
+const TEN_KB = 10 * 1024;
+/** Generous: the real figures are a few milliseconds to a few hundred; this only catches hangs. */
+const TIME_LIMIT_MS = 2000;
+
+type Kind = "Service" | "Ingress";
+const KEY: Record<Kind, string> = {
+  Service: "Service.v1",
+  Ingress: "Ingress.networking.k8s.io/v1",
+};
+const API_VERSION: Record<Kind, string> = { Service: "v1", Ingress: "networking.k8s.io/v1" };
+
+interface SourceDef {
+  kind?: Kind;
+  name: string;
+  namespace?: string;
+  annotations: Record<string, string>;
+}
+
+interface RequestDef {
+  namespace?: string;
+  nsLabels?: Record<string, string>;
+  nsAnnotations?: Record<string, string>;
+  sources: SourceDef[];
+}
+
+function sourceObject(s: SourceDef): KubeObject {
+  const kind = s.kind ?? "Service";
+  const namespace = s.namespace ?? "develop";
+  const spec =
+    kind === "Service"
+      ? {
+          type: "ClusterIP",
+          selector: { app: s.name },
+          ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080 }],
+          clusterIP: "10.96.0.10",
+          sessionAffinity: "None",
+        }
+      : {
+          ingressClassName: "traefik",
+          rules: [
+            {
+              host: "develop.example.com",
+              http: {
+                paths: [
+                  {
+                    path: "/",
+                    pathType: "Prefix",
+                    backend: { service: { name: "web", port: { number: 80 } } },
+                  },
+                ],
+              },
+            },
+          ],
+        };
+  return {
+    apiVersion: API_VERSION[kind],
+    kind,
+    metadata: {
+      name: s.name,
+      namespace,
+      uid: `uid-${namespace}-${s.name}`,
+      resourceVersion: "2002",
+      labels: { "app.kubernetes.io/name": s.name },
+      annotations: s.annotations,
+    },
+    spec,
+    status: { loadBalancer: {} },
+  };
+}
+
+/** A sync request in Metacontroller's exact shape (examples/sync-request.json). */
+function rawRequest(def: RequestDef): unknown {
+  const related: Record<string, Record<string, KubeObject>> = {
+    [KEY.Service]: {},
+    [KEY.Ingress]: {},
+  };
+  for (const s of def.sources) {
+    const o = sourceObject(s);
+    const map = related[KEY[s.kind ?? "Service"]] ?? {};
+    map[`${o.metadata.namespace}/${s.name}`] = o;
+  }
+  const name = def.namespace ?? "feature-a";
+  return {
+    controller: {
+      apiVersion: "metacontroller.k8s.io/v1alpha1",
+      kind: "DecoratorController",
+      metadata: { name: "kube-external-sync", uid: "c-uid", resourceVersion: "1", generation: 1 },
+      spec: {
+        resources: [{ apiVersion: "v1", resource: "namespaces" }],
+        attachments: [
+          { apiVersion: "v1", resource: "services", updateStrategy: { method: "InPlace" } },
+          {
+            apiVersion: "networking.k8s.io/v1",
+            resource: "ingresses",
+            updateStrategy: { method: "InPlace" },
+          },
+        ],
+        hooks: {
+          sync: { version: "v1", webhook: { url: "http://kube-external-sync/sync" } },
+          customize: { version: "v1", webhook: { url: "http://kube-external-sync/customize" } },
+        },
+      },
+    },
+    object: {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name,
+        uid: "ns-uid",
+        resourceVersion: "3006",
+        labels: { "kubernetes.io/metadata.name": name, ...(def.nsLabels ?? {}) },
+        ...(def.nsAnnotations ? { annotations: def.nsAnnotations } : {}),
+      },
+      spec: { finalizers: ["kubernetes"] },
+      status: { phase: "Active" },
+    },
+    attachments: { [KEY.Service]: {}, [KEY.Ingress]: {} },
+    related,
+    finalizing: false,
+  };
+}
+
+const defaultConfig = parseConfig({ defaultTopLevelDomain: "*.example.com" });
+
+function run(def: RequestDef, config: Config = defaultConfig): SyncOutcome {
+  return computeSync(parseSyncRequest(rawRequest(def)), config);
+}
+
+function statusOf(out: SyncOutcome): { invalid: Issue[]; skipped: Issue[]; omitted: number } {
+  const text = out.response.annotations[STATUS];
+  assert.equal(typeof text, "string", "no status annotation");
+  return JSON.parse(text as string);
+}
+
+/** Runs `fn`, asserting it returns (never throws) within the time limit. */
+function timed<T>(what: string, fn: () => T, limit = TIME_LIMIT_MS): T {
+  const t0 = performance.now();
+  const out = fn();
+  const ms = performance.now() - t0;
+  assert.ok(ms < limit, `${what} took ${ms.toFixed(0)} ms (limit ${limit} ms)`);
+  return out;
+}
+
+/** The source is reported as InvalidAnnotation, with the annotation's field path in the message. */
+function assertReported(out: SyncOutcome, source: string, key: string): void {
+  const status = statusOf(out);
+  const hit = status.invalid.find(
+    (i) =>
+      i.reason === "InvalidAnnotation" && i.source === source && i.message.includes(field(key)),
+  );
+  assert.ok(
+    hit !== undefined,
+    `${source} not reported with ${field(key)}; status: ${JSON.stringify(status).slice(0, 600)}`,
+  );
+  assert.ok(!hit.message.includes("\n") && hit.message.length <= 200, "message is not one line");
+}
+
+const mirrorNames = (out: SyncOutcome) =>
+  out.response.attachments.map((a) => `${a.kind}/${a.metadata.name}`);
+
+// ---------------------------------------------------------------------------------------------
+// Values that must be rejected, per key
+
+const CATASTROPHIC = ["(a+)+$", "(a|a)*b", "(.*a){20}", "(a*)*b", "^(a|aa)+$", "(x+x+)+y"];
+const tenKb = (unit: string) => unit.repeat(Math.ceil(TEN_KB / unit.length)).slice(0, TEN_KB);
+
+const INVALID: Record<string, string[]> = {
+  "replicate-to": [
+    "(",
+    "feature-[",
+    "a{1001}",
+    "(a{1000}){1000}",
+    "\\C",
+    "a**",
+    "feature-a,(,staging",
+    `(a+)+$${tenKb("a")}`,
+    tenKb("(a|a)*"),
+    `🚀(${tenKb("é")}`,
+  ],
+  "exclude-namespaces": ["(", "[z-a]", "x{1001}", tenKb("(.*a){20}"), "\u202e(feature"],
+  "replicate-to-matching": [
+    "",
+    "   ",
+    "a in (",
+    "a in ()",
+    "=b",
+    "!",
+    "a==b==c",
+    ",,,",
+    "é=1",
+    "\u202eteam=a",
+    "🚀",
+    "a=b\u0000",
+    "team\n=\n=",
+    "branch>1",
+    tenKb("a=b,"),
+    tenKb("a"),
+  ],
+  "replicate-to-annotated": ["", "a in (", "(", "!", "a==b==c", "\u0000", tenKb("owner=alice,")],
+  "external-name-suffix": [
+    "Bad_Suffix",
+    "",
+    "-x.local",
+    "🚀.example.com",
+    "svc\ncluster.local",
+    tenKb("a."),
+  ],
+  "top-level-domain": [
+    "*.",
+    "Example.COM",
+    "*.-bad",
+    "*.a_b.com",
+    "*.\u202eexample.com",
+    "*.a\nb.com",
+    "*.example.com\u0000",
+    tenKb("x"),
+  ],
+  "host-template": [
+    "{",
+    "}",
+    "{{namespace}}",
+    "{unknown}.{namespace}.example.com",
+    "static.example.com",
+    "{name}.example.com",
+    "{namespace",
+    "{namespace}..com",
+    "{namespace}.🚀.com",
+    "{namespace}.\u0000.com",
+    `{namespace}${tenKb(".a")}`,
+    tenKb("{"),
+  ],
+  "tld-secret-name": ["Bad Name", "UPPER", "\u0000", "🚀", tenKb("a")],
+  "strip-labels": ["???", "a b", "🚀", "a\u0000b", tenKb("a")],
+  "strip-annotations": ["%", "a b c", "\u202e", `${tenKb("k,")}?`],
+};
+
+// A valid targeting key, so the object is a source even when the key under test is not one.
+const BASE = { [`${P}replicate-to`]: "feature-.*" };
+
+for (const [key, values] of Object.entries(INVALID)) {
+  for (const [index, value] of values.entries()) {
+    const label = `${key} = ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}${value.length > 40 ? ` (${value.length} chars)` : ""}`;
+    test(`invalid ${label}: reported as InvalidAnnotation, no mirror, no throw`, () => {
+      for (const kind of ["Service", "Ingress"] as const) {
+        const name = `bad-${index}`;
+        const out = timed(label, () =>
+          run({
+            sources: [
+              { kind, name, annotations: { ...BASE, [`${P}${key}`]: value } },
+              // A well-behaved neighbour is unaffected.
+              { kind, name: "good", annotations: BASE },
+            ],
+          }),
+        );
+        assertReported(out, `develop/${name}`, key);
+        assert.deepEqual(mirrorNames(out), [`${kind}/good`]);
+        assert.equal(out.counts.invalidSources, 1);
+      }
+    });
+  }
+}
+
+test("a 10 kB invalid value in every key at once: reported, no throw", () => {
+  const annotations: Record<string, string> = {};
+  for (const [key, values] of Object.entries(INVALID)) {
+    annotations[`${P}${key}`] = values.find((v) => v.length >= TEN_KB) ?? tenKb("x");
+  }
+  annotations[`${P}keep-owner-references`] = tenKb("t");
+  annotations[`${P}${tenKb("u")}`] = tenKb("v");
+  annotations[tenKb("k")] = tenKb("w"); // not ours: copied or not, never a crash
+  for (const kind of ["Service", "Ingress"] as const) {
+    const out = timed("all keys", () => run({ sources: [{ kind, name: "all", annotations }] }));
+    assertReported(out, "develop/all", "replicate-to"); // the first error, by key order
+    assert.deepEqual(out.response.attachments, []);
+    const status = JSON.stringify(statusOf(out));
+    assert.ok(status.length < 4096, `status is ${status.length} characters: values not clipped`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Values that are odd but valid: handled by their meaning, never a crash
+
+test("unicode replicate-to items are patterns that match nothing else", () => {
+  for (const value of ["🚀", "\u202efeature-a", "feature-a\u0000", "feature-\na", "ｆeature-a"]) {
+    const out = timed(JSON.stringify(value), () =>
+      run({ sources: [{ name: "u", annotations: { [`${P}replicate-to`]: value } }] }),
+    );
+    assert.deepEqual(mirrorNames(out), [], JSON.stringify(value));
+    JSON.parse(out.response.annotations[STATUS] as string);
+  }
+});
+
+test("empty items are ignored: ',,,' targets nothing, ' , feature-a ,, ' targets feature-a", () => {
+  for (const key of ["replicate-to", "exclude-namespaces"]) {
+    const out = run({
+      sources: [{ name: "e", annotations: { ...BASE, [`${P}${key}`]: ",,," } }],
+    });
+    assert.equal(statusOf(out).invalid.length, 0, key);
+    assert.deepEqual(mirrorNames(out), key === "replicate-to" ? [] : ["Service/e"]);
+  }
+  const only = run({ sources: [{ name: "e", annotations: { [`${P}replicate-to`]: ",,," } }] });
+  assert.deepEqual(mirrorNames(only), []);
+  const spaced = run({
+    sources: [{ name: "e", annotations: { [`${P}replicate-to`]: " , feature-a ,, \t" } }],
+  });
+  assert.deepEqual(mirrorNames(spaced), ["Service/e"]);
+});
+
+test("a 10 kB list of plain names is accepted and matched", () => {
+  const list = `${tenKb("feature-zz,")},feature-a`;
+  const out = timed("10 kB list", () =>
+    run({ sources: [{ name: "l", annotations: { [`${P}replicate-to`]: list } }] }),
+  );
+  assert.deepEqual(mirrorNames(out), ["Service/l"]);
+});
+
+test("10 kB and unicode values in ordinary annotations are copied, not parsed", () => {
+  const annotations = {
+    ...BASE,
+    description: tenKb("🚀\u202e\u0000\n"),
+    [tenKb("k")]: "v",
+  };
+  const out = timed("copy", () => run({ sources: [{ name: "c", annotations }] }));
+  assert.deepEqual(mirrorNames(out), ["Service/c"]);
+  assert.equal(
+    out.response.attachments[0]?.metadata.annotations?.description,
+    annotations.description,
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// The target namespace's skip annotation
+
+const BAD_SKIP = [
+  "Foo/x",
+  "!!",
+  "Ingress/",
+  "/x",
+  "Service/UPPER",
+  "🚀",
+  "a\u0000",
+  "\u202eapi",
+  "api,Deployment/web",
+  tenKb("x"),
+  tenKb("Foo/x,"),
+];
+
+for (const value of BAD_SKIP) {
+  const shown =
+    value.length > 30
+      ? `${JSON.stringify(value.slice(0, 30))}… (${value.length})`
+      : JSON.stringify(value);
+  test(`skip = ${shown}: reported on the namespace, bad items ignored, no throw`, () => {
+    const out = timed(shown, () =>
+      run({
+        nsAnnotations: { [`${P}skip`]: value },
+        sources: [{ name: "web", annotations: BASE }],
+      }),
+    );
+    const status = statusOf(out);
+    const hit = [...status.invalid].find(
+      (i) =>
+        i.reason === "InvalidAnnotation" &&
+        i.object === "Namespace/feature-a" &&
+        i.message.includes(field("skip")),
+    );
+    assert.ok(hit !== undefined, JSON.stringify(status).slice(0, 400));
+    // An ignored item can only keep a mirror, never delete one.
+    assert.deepEqual(mirrorNames(out), ["Service/web"]);
+    assert.ok(JSON.stringify(status).length < 32 * 1024, "status not capped");
+  });
+}
+
+test("skip = ',,,' skips nothing; skip = '*' skips everything; neither is an error", () => {
+  const empty = run({
+    nsAnnotations: { [`${P}skip`]: ",,," },
+    sources: [{ name: "web", annotations: BASE }],
+  });
+  assert.deepEqual(mirrorNames(empty), ["Service/web"]);
+  assert.equal(statusOf(empty).invalid.length, 0);
+  const all = run({
+    nsAnnotations: { [`${P}skip`]: " * " },
+    sources: [
+      { name: "web", annotations: BASE },
+      { kind: "Ingress", name: "web", annotations: BASE },
+    ],
+  });
+  assert.deepEqual(mirrorNames(all), []);
+  assert.equal(statusOf(all).invalid.length, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Catastrophic-backtracking patterns: RE2 semantics, linear time
+
+const A63 = "a".repeat(63);
+const A62B = `${"a".repeat(62)}b`;
+
+test("catastrophic patterns in replicate-to match by RE2 semantics against 63-character names", () => {
+  // Whole-name (anchored) matches, as a linear-time engine computes them.
+  const expected: Record<string, [boolean, boolean]> = {
+    "(a+)+$": [true, false],
+    "(a|a)*b": [false, true],
+    "(.*a){20}": [true, false],
+    "(a*)*b": [false, true],
+    "^(a|aa)+$": [true, false],
+    "(x+x+)+y": [false, false],
+  };
+  for (const [pattern, [onA63, onA62B]] of Object.entries(expected)) {
+    for (const [ns, want] of [
+      [A63, onA63],
+      [A62B, onA62B],
+    ] as const) {
+      const out = timed(`${pattern} on ${ns}`, () =>
+        run({
+          namespace: ns,
+          sources: [{ name: "p", annotations: { [`${P}replicate-to`]: pattern } }],
+        }),
+      );
+      assert.deepEqual(mirrorNames(out), want ? ["Service/p"] : [], `${pattern} vs ${ns}`);
+    }
+  }
+});
+
+test("catastrophic patterns in exclude-namespaces win over replicate-to", () => {
+  for (const pattern of CATASTROPHIC) {
+    const out = run({
+      namespace: A63,
+      sources: [
+        {
+          name: "p",
+          annotations: { [`${P}replicate-to`]: ".*", [`${P}exclude-namespaces`]: pattern },
+        },
+      ],
+    });
+    // Whole-name matches of 63 a's (V8's backtracking RegExp would hang on some of these).
+    const excluded = ["(a+)+$", "(.*a){20}", "^(a|aa)+$"].includes(pattern);
+    assert.deepEqual(mirrorNames(out), excluded ? [] : ["Service/p"], pattern);
+  }
+});
+
+test("catastrophic patterns in the config's excludeNamespaces", () => {
+  const config = parseConfig({ excludeNamespaces: ["kube-system", ...CATASTROPHIC] });
+  const out = timed("config", () =>
+    run(
+      { namespace: A63, sources: [{ name: "p", annotations: { [`${P}replicate-to`]: ".*" } }] },
+      config,
+    ),
+  );
+  assert.deepEqual(out.response.attachments, []);
+  const other = run(
+    { namespace: A62B, sources: [{ name: "p", annotations: { [`${P}replicate-to`]: ".*" } }] },
+    config,
+  );
+  // (a|a)*b and (a*)*b exclude it as well.
+  assert.deepEqual(other.response.attachments, []);
+});
+
+test("200 sources with distinct catastrophic patterns, each way: well under a second", () => {
+  const sources: SourceDef[] = [];
+  for (let i = 0; i < 200; i++) {
+    const pattern = CATASTROPHIC[i % CATASTROPHIC.length] as string;
+    // A distinct pattern per source, so nothing is served from a compiled-pattern cache.
+    sources.push({
+      kind: i % 2 === 0 ? "Service" : "Ingress",
+      name: `p${i}`,
+      annotations: {
+        [`${P}replicate-to`]: `${pattern}|p${i}-x,feature-.*`,
+        [`${P}exclude-namespaces`]: `${pattern}|q${i}`,
+      },
+    });
+  }
+  for (const ns of [A63, A62B]) {
+    const raw = rawRequest({ namespace: ns, sources });
+    const out = timed(`200 sources, ${ns}`, () =>
+      computeSync(parseSyncRequest(raw), defaultConfig),
+    );
+    assert.equal(out.counts.invalidSources, 0);
+  }
+});
+
+test("200 sources with invalid annotations: all counted, status capped, well under a second", () => {
+  const keys = Object.keys(INVALID);
+  const sources: SourceDef[] = [];
+  for (let i = 0; i < 200; i++) {
+    const key = keys[i % keys.length] as string;
+    const values = INVALID[key] ?? [];
+    sources.push({
+      kind: i % 2 === 0 ? "Service" : "Ingress",
+      name: `s${i}`,
+      annotations: { ...BASE, [`${P}${key}`]: values[i % values.length] ?? "(" },
+    });
+  }
+  const raw = rawRequest({ sources });
+  const out = timed("200 invalid", () => computeSync(parseSyncRequest(raw), defaultConfig));
+  assert.equal(out.counts.invalidSources, 200);
+  assert.deepEqual(out.response.attachments, []);
+  const status = statusOf(out);
+  assert.equal(status.invalid.length + status.skipped.length + status.omitted, 200);
+  for (const i of status.invalid) {
+    assert.equal(i.reason, "InvalidAnnotation");
+    const key = keys.find((k) => i.message.includes(field(k)));
+    assert.ok(key !== undefined, `no field path in ${i.message}`);
+  }
+  assert.ok((out.response.annotations[STATUS] as string).length < 32 * 1024);
+});
+
+test("1,000 sources, each with a 10 kB pathological pattern: quick, all reported", () => {
+  const sources: SourceDef[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const pattern = `${CATASTROPHIC[i % CATASTROPHIC.length]}|s${i}|`;
+    sources.push({
+      name: `s${i}`,
+      annotations: {
+        [`${P}replicate-to`]: `${pattern}${tenKb("(a|a)*")}`.slice(0, TEN_KB),
+        [`${P}exclude-namespaces`]: `${pattern}${tenKb("(.*a){20}")}`.slice(0, TEN_KB),
+      },
+    });
+  }
+  const raw = rawRequest({ namespace: A63, sources });
+  const out = timed("1,000 sources", () => computeSync(parseSyncRequest(raw), defaultConfig));
+  assert.equal(out.counts.invalidSources, 1000);
+  assert.deepEqual(out.response.attachments, []);
+  const status = statusOf(out);
+  assert.ok(status.omitted >= 1000 - 50);
+  assert.ok((out.response.annotations[STATUS] as string).length < 32 * 1024);
+});
