@@ -539,3 +539,45 @@ test("1,000 sources, each with a 10 kB pathological pattern: quick, all reported
   assert.ok(status.omitted >= 1000 - 50);
   assert.ok((out.response.annotations[STATUS] as string).length < 32 * 1024);
 });
+
+test("short patterns that would compile large are refused quickly and not kept", () => {
+  const sources: SourceDef[] = [];
+  for (let i = 0; i < 2000; i++) {
+    // Valid RE2, 15 characters, but a huge program: refused by repeat count or Unicode class.
+    const pattern = i % 2 === 0 ? `(.*a){1000}|s${i}` : `\\pL{1000}|s${i}`;
+    sources.push({ name: `big${i}`, annotations: { [`${P}replicate-to`]: pattern } });
+  }
+  const heapBefore = process.memoryUsage().heapUsed;
+  const raw = rawRequest({ namespace: A63, sources });
+  const out = timed("2,000 large-program patterns", () =>
+    computeSync(parseSyncRequest(raw), defaultConfig),
+  );
+  assert.equal(out.counts.invalidSources, 2000);
+  const grown = process.memoryUsage().heapUsed - heapBefore;
+  assert.ok(grown < 256 * 1024 * 1024, `heap grew by ${Math.round(grown / 1e6)} MB`);
+  const status = statusOf(out);
+  assert.match(status.invalid[0]?.message ?? "", /repeat counts above 63|not a valid RE2 pattern/);
+});
+
+test("a pattern with a comma inside braces or brackets stays one item", () => {
+  const out = run({
+    namespace: "team-42",
+    sources: [{ name: "api", annotations: { [`${P}replicate-to`]: "team-[0-9]{1,3},qa" } }],
+  });
+  assert.deepEqual(mirrorNames(out), ["Service/api"]);
+  assert.equal(out.counts.invalidSources, 0);
+});
+
+test("a pattern within the repeat bound but with a huge program is refused as too complex", () => {
+  const out = run({
+    namespace: "feature-a",
+    sources: [
+      { name: "api", annotations: { [`${P}replicate-to`]: "((ab|cd|ef|gh){30}){30}|feature-a" } },
+    ],
+  });
+  assert.deepEqual(mirrorNames(out), []);
+  assert.match(
+    statusOf(out).invalid[0]?.message ?? "",
+    /too complex \(program size \d+, at most 512\)/,
+  );
+});
