@@ -21,7 +21,8 @@
  *   }
  *
  * Every successful sync response is also checked against the hook contract (section 9): no
- * `status` key, and every attachment in the request's namespace with a declared apiVersion.
+ * `status` key, and every attachment in the request's namespace with a declared apiVersion (an
+ * attachment of an auxiliary kind, such as a ReferenceGrant, may also be in a source namespace).
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -30,6 +31,7 @@ import { test } from "node:test";
 import { parseConfig } from "../lib/config.ts";
 import { Annotation } from "../lib/constants.ts";
 import { computeCustomize, computeSync } from "../lib/engine.ts";
+import { KINDS, splitApiVersion } from "../lib/kinds/index.ts";
 import { parseCustomizeRequest, parseSyncRequest, RequestError } from "../lib/request.ts";
 
 /** The suite fails when it finds fewer fixtures than this: a runner that finds nothing is broken. */
@@ -84,8 +86,18 @@ interface Obj {
   metadata?: { namespace?: unknown };
 }
 
+/** Companions of auxiliary kinds may live in a source namespace (a ReferenceGrant). */
+function isAuxiliary(a: Obj): boolean {
+  const { group } = splitApiVersion(String(a.apiVersion));
+  return KINDS.some((k) => k.auxiliary === true && k.group === group && k.kind === a.kind);
+}
+
 /** Section 9: never `status`; every attachment in the parent namespace, at a declared version. */
-function checkSyncContract(request: unknown, response: Record<string, unknown>): void {
+function checkSyncContract(
+  request: unknown,
+  response: Record<string, unknown>,
+  sourceNamespaces: readonly string[],
+): void {
   assert.ok(!Object.hasOwn(response, "status"), "a sync response must never carry status");
   const req = request as {
     object?: { metadata?: { name?: string } };
@@ -97,7 +109,14 @@ function checkSyncContract(request: unknown, response: Record<string, unknown>):
   const attachments = response.attachments as Obj[];
   assert.ok(Array.isArray(attachments), "attachments must be a list");
   for (const a of attachments) {
-    assert.equal(a.metadata?.namespace, namespace, "every attachment sets metadata.namespace");
+    if (isAuxiliary(a)) {
+      assert.ok(
+        [namespace, ...sourceNamespaces].includes(String(a.metadata?.namespace)),
+        "an auxiliary attachment is in the parent namespace or a source namespace",
+      );
+    } else {
+      assert.equal(a.metadata?.namespace, namespace, "every attachment sets metadata.namespace");
+    }
     assert.ok(
       declared.has(String(a.apiVersion)),
       `attachment apiVersion ${String(a.apiVersion)} is not declared by the controller`,
@@ -120,7 +139,10 @@ function check(hook: Hook, file: string): void {
   }
   if (result instanceof RequestError) assert.fail(`unexpected RequestError: ${result.message}`);
 
-  if (hook === "sync") checkSyncContract(fixture.request, result as Record<string, unknown>);
+  if (hook === "sync") {
+    const { sourceNamespaces } = parseConfig(fixture.config ?? DEFAULT_CONFIG);
+    checkSyncContract(fixture.request, result as Record<string, unknown>, sourceNamespaces);
+  }
 
   if ("response" in expect) {
     assert.deepStrictEqual(result, expect.response);

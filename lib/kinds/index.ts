@@ -1,11 +1,18 @@
 import { RequestError } from "../request.ts";
 import type { AttachmentRule } from "../types.ts";
+import { httpRouteKind } from "./httproute.ts";
 import { ingressKind } from "./ingress.ts";
 import type { MirrorKind } from "./kind.ts";
+import { referenceGrantKind } from "./referencegrant.ts";
 import { serviceKind } from "./service.ts";
 
 /** Every kind this hook can mirror. Adding a kind is adding its module here. */
-export const KINDS: readonly MirrorKind[] = [serviceKind, ingressKind];
+export const KINDS: readonly MirrorKind[] = [
+  serviceKind,
+  ingressKind,
+  httpRouteKind,
+  referenceGrantKind,
+];
 
 /** A kind as the DecoratorController declares it. */
 export interface DeclaredKind {

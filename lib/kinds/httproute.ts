@@ -1,0 +1,219 @@
+import { Reason } from "../constants.ts";
+import { clip } from "../dns.ts";
+import { type HostContext, mapIngressHost } from "../hosts.ts";
+import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import type { KubeObject } from "../types.ts";
+import type { MirrorKind, Remark, Route } from "./kind.ts";
+import { GATEWAY_GROUP, serviceReferenceGrant } from "./referencegrant.ts";
+
+// Gateway API HTTPRoute mirrors: the source's route with its hostnames moved into the feature
+// namespace's domain (the Ingress host tables, DESIGN.md section 6), attached to the source
+// namespace's Gateways. Backends stay local (a Service backendRef resolves in the target to the
+// ExternalName mirror, or to a real Service the branch deployed) unless config gatewayBackends is
+// "source": then they point at the source namespace's Services, allowed by a ReferenceGrant there.
+
+interface ObjectRef {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+  [field: string]: unknown;
+}
+type Filter = Record<string, unknown>;
+interface BackendRef extends ObjectRef {
+  filters?: Filter[];
+}
+interface Match {
+  path?: { type?: string; value?: string };
+  [field: string]: unknown;
+}
+interface Rule {
+  matches?: Match[];
+  filters?: Filter[];
+  backendRefs?: BackendRef[];
+  [field: string]: unknown;
+}
+interface HTTPRouteSpec {
+  parentRefs?: ObjectRef[];
+  hostnames?: string[];
+  rules?: Rule[];
+  [field: string]: unknown;
+}
+
+const specOf = (obj: KubeObject): HTTPRouteSpec => (obj.spec ?? {}) as HTTPRouteSpec;
+const asArray = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A reference to a core Service without a namespace (the defaults of BackendObjectReference). */
+const isLocalServiceRef = (ref: ObjectRef): boolean =>
+  (ref.group ?? "") === "" && (ref.kind ?? "Service") === "Service" && ref.namespace === undefined;
+
+/**
+ * Points every local Service reference of a rule at `namespace`: the rule's backendRefs and the
+ * backendRef of any filter that carries one (RequestMirror, and experimental ones shaped alike),
+ * on the rule and on each backendRef. Returns the rewritten rule and how many refs it changed.
+ */
+function pointBackendsAt(rule: Rule, namespace: string): { rule: Rule; changed: number } {
+  let changed = 0;
+  const ref = <T extends ObjectRef>(r: T): T => {
+    if (!isRecord(r) || !isLocalServiceRef(r)) return r;
+    changed++;
+    return { ...r, namespace };
+  };
+  const filters = (list: Filter[] | undefined): Filter[] | undefined =>
+    Array.isArray(list)
+      ? list.map((filter) => {
+          if (!isRecord(filter)) return filter;
+          const out: Filter = { ...filter };
+          for (const [key, value] of Object.entries(filter)) {
+            if (isRecord(value) && isRecord(value.backendRef)) {
+              out[key] = { ...value, backendRef: ref(value.backendRef as ObjectRef) };
+            }
+          }
+          return out;
+        })
+      : list;
+  const out: Rule = { ...rule };
+  if (Array.isArray(rule.filters)) out.filters = filters(rule.filters);
+  if (Array.isArray(rule.backendRefs)) {
+    out.backendRefs = rule.backendRefs.map((b) => {
+      if (!isRecord(b)) return b;
+      const moved = ref(b);
+      return Array.isArray(b.filters) ? { ...moved, filters: filters(b.filters) } : moved;
+    });
+  }
+  return { rule: out, changed };
+}
+
+function httpRoute(
+  apiVersion: string,
+  metadata: KubeObject["metadata"],
+  spec: HTTPRouteSpec,
+): KubeObject {
+  return { apiVersion, kind: "HTTPRoute", metadata, spec };
+}
+
+export const httpRouteKind: MirrorKind = {
+  kind: "HTTPRoute",
+  group: GATEWAY_GROUP,
+  resource: "httproutes",
+  versions: ["v1"],
+
+  mirror(source, ctx) {
+    const spec = specOf(source);
+    const remarks: Remark[] = [];
+    const sourceNamespace = source.metadata.namespace ?? "";
+    const hostCtx: HostContext = {
+      namespace: ctx.namespace,
+      sourceNamespace,
+      ingress: source.metadata.name,
+      topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
+      template: ctx.spec.hostTemplate,
+    };
+
+    // Hostnames. A route without hostnames matches every host of its listeners: like an Ingress
+    // catch-all rule it lands on the feature domain, or is left out when there is none.
+    const hostnames: string[] = [];
+    const sourceHosts = asArray(spec.hostnames);
+    if (sourceHosts.length === 0) {
+      const m = mapIngressHost("", hostCtx);
+      if (!m.ok) {
+        remarks.push({
+          reason: Reason.InvalidHost,
+          message:
+            "a route without hostnames matches every host: not mirrored without a top-level domain or host-template, it would compete with the source's",
+        });
+        return { mirror: undefined, remarks };
+      }
+      hostnames.push(m.host);
+    } else {
+      for (const host of sourceHosts) {
+        const m = mapIngressHost(typeof host === "string" ? host : "", hostCtx);
+        if (!m.ok) {
+          remarks.push({
+            reason: Reason.InvalidHost,
+            message: `hostname "${clip(String(host), 100)}" left out: ${m.reason}`,
+          });
+        } else if (!hostnames.includes(m.host)) {
+          hostnames.push(m.host);
+        }
+      }
+      if (hostnames.length === 0) {
+        // An empty list would match every host: never turn a route into a catch-all.
+        remarks.push({
+          reason: Reason.InvalidHost,
+          message: "no hostname is left after host mapping: not mirrored",
+        });
+        return { mirror: undefined, remarks };
+      }
+    }
+
+    // Parent references without a namespace meant the source namespace's Gateways.
+    const out: HTTPRouteSpec = { ...spec, hostnames };
+    if (Array.isArray(spec.parentRefs)) {
+      out.parentRefs = spec.parentRefs.map((p) =>
+        isRecord(p) && p.namespace === undefined ? { ...p, namespace: sourceNamespace } : p,
+      );
+    }
+
+    let companions: KubeObject[] | undefined;
+    if (Array.isArray(spec.rules)) {
+      out.rules = spec.rules;
+      if (ctx.config.gatewayBackends === "source") {
+        const moved = spec.rules.map((r) =>
+          isRecord(r) ? pointBackendsAt(r, sourceNamespace) : { rule: r, changed: 0 },
+        );
+        if (moved.some((m) => m.changed > 0)) {
+          const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
+          if (grantVersion === undefined) {
+            remarks.push({
+              reason: Reason.IgnoredAnnotation,
+              message:
+                'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
+            });
+          } else {
+            out.rules = moved.map((m) => m.rule);
+            companions = [
+              serviceReferenceGrant(grantVersion, sourceNamespace, ctx.namespace, "HTTPRoute"),
+            ];
+          }
+        }
+      }
+    }
+
+    const metadata = mirrorMetadata(source, ctx.namespace, {
+      labels: ctx.spec.stripLabels,
+      annotations: ctx.spec.stripAnnotations,
+    });
+    const mirror = httpRoute(ctx.apiVersion, metadata, out);
+    return companions === undefined ? { mirror, remarks } : { mirror, remarks, companions };
+  },
+
+  rebuild(observed, ctx) {
+    return httpRoute(
+      ctx.apiVersion,
+      observedMirrorMetadata(observed, ctx.namespace),
+      specOf(observed),
+    );
+  },
+
+  routes(mirror) {
+    const spec = specOf(mirror);
+    const hosts = asArray(spec.hostnames);
+    const paths: string[] = [];
+    for (const rule of asArray(spec.rules)) {
+      const matches = isRecord(rule) ? asArray(rule.matches) : [];
+      if (matches.length === 0) paths.push("/");
+      for (const m of matches) {
+        const value = isRecord(m) ? m.path?.value : undefined;
+        paths.push(typeof value === "string" ? value : "/");
+      }
+    }
+    const routes: Route[] = [];
+    for (const host of hosts.length > 0 ? hosts : [""]) {
+      for (const path of new Set(paths)) routes.push({ host, path });
+    }
+    return routes;
+  },
+};
