@@ -24,8 +24,11 @@ const fileSchema = z.strictObject({
   sourceSelector: z.string().default(""),
   /** IngressRoute mirrors: reference the source's Middlewares across namespaces, or use local copies. */
   traefikMiddlewares: z.enum(["crossNamespace", "local"]).default("crossNamespace"),
-  /** HTTPRoute mirrors: keep backends local (ExternalName mirrors) or point them at the source. */
-  gatewayBackends: z.enum(["local", "source"]).default("local"),
+  /**
+   * HTTPRoute mirrors: point backends at the source namespace with a ReferenceGrant (works on every
+   * implementation), or keep them local (needs ExternalName backend support, which most lack).
+   */
+  gatewayBackends: z.enum(["local", "source"]).default("source"),
 });
 
 export type ConfigFile = z.input<typeof fileSchema>;

@@ -94,6 +94,8 @@ export const Reason = {
   DefaultBackendDropped: "DefaultBackendDropped",
   /** The mirror's TLS secret is not copied: it must exist in the target namespace. */
   TLSSecretRequired: "TLSSecretRequired",
+  /** A mirror needs a companion of a kind the DecoratorController does not declare. */
+  KindNotDeclared: "KindNotDeclared",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

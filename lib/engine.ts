@@ -292,6 +292,15 @@ export function computeCustomize(req: CustomizeRequest, config: Config): Customi
   const relatedResources: RelatedResourceRule[] = [];
   const labelSelector = config.sourceSelector ? toLabelSelector(config.sourceSelector) : undefined;
   for (const { module, apiVersion } of kinds) {
+    if (module.companionNames) {
+      // Companions in source namespaces, by name: unmanaged objects of those names must be seen
+      // (whatever their labels), and changes to other namespaces' companions must not matter here.
+      const names = module.companionNames(N);
+      for (const namespace of config.sourceNamespaces) {
+        relatedResources.push({ apiVersion, resource: module.resource, namespace, names });
+      }
+      continue;
+    }
     for (const namespace of config.sourceNamespaces) {
       relatedResources.push(
         labelSelector

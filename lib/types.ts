@@ -54,6 +54,7 @@ export interface RelatedResourceRule {
   resource: string;
   namespace: string;
   labelSelector?: { matchExpressions: { key: string; operator: string; values?: string[] }[] };
+  names?: string[];
 }
 
 export interface CustomizeResponse {

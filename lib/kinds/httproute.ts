@@ -168,7 +168,7 @@ export const httpRouteKind: MirrorKind = {
           const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
           if (grantVersion === undefined) {
             remarks.push({
-              reason: Reason.IgnoredAnnotation,
+              reason: Reason.KindNotDeclared,
               message:
                 'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
             });

@@ -51,6 +51,11 @@ export interface MirrorKind {
   readonly versions: readonly string[];
   /** Auxiliary kinds are never sources: they exist only as companions of other kinds' mirrors. */
   readonly auxiliary?: boolean;
+  /**
+   * For auxiliary kinds: the names its companions for target namespace `target` take in the source
+   * namespaces, so the customize hook asks for exactly those (and sees unmanaged ones).
+   */
+  companionNames?(target: string): string[];
   /** The mirror of `source` in `ctx.namespace`. */
   mirror(source: KubeObject, ctx: MirrorContext): MirrorResult;
   /** An observed mirror reduced to the fields the hook owns, to keep it unchanged (fail-static). */

@@ -61,6 +61,7 @@ export const referenceGrantKind: MirrorKind = {
   resource: "referencegrants",
   versions: ["v1beta1", "v1"],
   auxiliary: true,
+  companionNames: (target) => [referenceGrantName(target)],
 
   mirror() {
     // Never called: the engine does not treat an auxiliary kind as a source.
