@@ -9,10 +9,26 @@
 // It also tries the Metacontroller helper module. The Go module proxy refuses that module
 // (403 "This module version is not available"), so the script prints a BLOCKED line with the exact
 // command and the proxy's answer, and still exits 0 with what it could build.
+//
+// And it fetches the CRDs of the route kinds (ensureRouteCRDs): Traefik's traefik.io CRDs and the
+// Gateway API standard CRDs, copied out of the module zips pinned by test/cluster/go/crds into
+// $CACHE_DIR/crds/<key>/ (not committed). The Traefik v2 group (traefik.containo.us) has no source
+// here: the proxy refuses github.com/traefik/traefik/v2 (403) and the v3 module ships only
+// traefik.io CRDs, so that is another BLOCKED line.
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { access, constants, mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import {
+  access,
+  constants,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+} from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -266,7 +282,8 @@ async function buildModule(
   }
 }
 
-export interface MetacontrollerAttempt {
+/** The answer of the Go module proxy for a module it has refused so far. */
+export interface ModuleAttempt {
   available: boolean;
   command: string;
   answer: string;
@@ -276,7 +293,7 @@ export interface MetacontrollerAttempt {
  * Asks the Go module proxy for the Metacontroller helper module. It has always answered 403 so far;
  * nothing here builds or imitates Metacontroller.
  */
-export async function tryMetacontroller(): Promise<MetacontrollerAttempt> {
+export async function tryMetacontroller(): Promise<ModuleAttempt> {
   const cwd = path.join(GO_DIR, "metacontroller");
   const args = ["mod", "download", "-json", "metacontroller"];
   const command = `cd test/cluster/go/metacontroller && go ${args.join(" ")}`;
@@ -292,10 +309,264 @@ export async function tryMetacontroller(): Promise<MetacontrollerAttempt> {
   return { available: res.code === 0, command, answer: answer.replace(/\s+/g, " ") };
 }
 
+// ---------------------------------------------------------------------------------------------
+// CRDs of the route kinds
+
+export interface RouteCRDs {
+  /** traefik.io/v1alpha1 (IngressRoute, Middleware and the rest of Traefik v3's CRDs). */
+  traefik: string[];
+  /** gateway.networking.k8s.io: GatewayClass, Gateway, HTTPRoute, ReferenceGrant (standard). */
+  gatewayApi: string[];
+}
+
+interface CrdSource {
+  set: keyof RouteCRDs;
+  module: string;
+  /** Paths inside the module zip; copied under their base names. */
+  files: readonly string[];
+}
+
+const CRD_SOURCES: readonly CrdSource[] = [
+  {
+    set: "traefik",
+    module: "github.com/traefik/traefik/v3",
+    files: ["docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml"],
+  },
+  {
+    set: "gatewayApi",
+    module: "sigs.k8s.io/gateway-api",
+    files: ["gatewayclasses", "gateways", "httproutes", "referencegrants"].map(
+      (r) => `config/crd/standard/gateway.networking.k8s.io_${r}.yaml`,
+    ),
+  },
+];
+
+const CRDS_MODULE = path.join(GO_DIR, "crds");
+
+/** `module version h1:...` and `module version/go.mod h1:...` lines of the helper's go.sum. */
+function goSumEntries(gosum: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of gosum.split("\n")) {
+    const [mod, version, hash] = line.trim().split(/\s+/);
+    if (mod && version && hash) out.set(`${mod} ${version}`, hash);
+  }
+  return out;
+}
+
+function requiredVersion(gomod: string, module: string): string {
+  const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, "m").exec(gomod);
+  if (!m?.[1]) throw new Error(`test/cluster/go/crds/go.mod does not require ${module}`);
+  return m[1];
+}
+
+interface ModDownload {
+  Path?: string;
+  Version?: string;
+  Error?: string;
+  Dir?: string;
+  Sum?: string;
+  GoModSum?: string;
+}
+
+/** The module cache's spelling of a path or version: each capital letter becomes `!` + lower. */
+function escapeModulePath(p: string): string {
+  return p.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
+}
+
+/**
+ * Go's "h1:" hash of an extracted module (golang.org/x/mod/sumdb/dirhash Hash1, what
+ * `go mod verify` compares with go.sum): SHA-256 over the sorted lines
+ * "<sha256 of the file>  <module>@<version>/<path>\n", base64.
+ */
+async function hashModuleDir(dir: string, prefix: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join("/"))
+    .sort();
+  const summary = createHash("sha256");
+  for (const f of files) {
+    const h = createHash("sha256")
+      .update(await readFile(path.join(dir, f)))
+      .digest("hex");
+    summary.update(`${h}  ${prefix}/${f}\n`);
+  }
+  return `h1:${summary.digest("base64")}`;
+}
+
+/**
+ * Downloads one pinned module (or finds it in the Go module cache) and returns its extracted
+ * directory once its contents hash to the go.sum entry. For a module already in the cache,
+ * `go mod download` compares nothing with go.sum (and even adds missing lines to it), so the
+ * check is done here, as `go mod verify` would.
+ */
+async function downloadPinned(
+  module: string,
+  version: string,
+  sums: Map<string, string>,
+  log: (line: string) => void,
+): Promise<string> {
+  const wantSum = sums.get(`${module} ${version}`);
+  const wantModSum = sums.get(`${module} ${version}/go.mod`);
+  if (!wantSum || !wantModSum) {
+    throw new Error(`test/cluster/go/crds/go.sum has no entries for ${module} ${version}`);
+  }
+  // GOTOOLCHAIN=local: gateway-api's `go 1.27.0` must not make the go command fetch a toolchain.
+  const env = { ...goEnv(), GOTOOLCHAIN: "local" };
+  const args = ["mod", "download", "-json", module];
+  log(`  (cd test/cluster/go/crds && go ${args.join(" ")})`);
+  const res = await run("go", args, { cwd: CRDS_MODULE, env, timeoutMs: 600_000 });
+  let doc: ModDownload;
+  try {
+    doc = JSON.parse(res.stdout) as ModDownload;
+  } catch {
+    throw new Error(`go mod download ${module} failed (exit ${res.code}): ${res.stderr.trim()}`);
+  }
+  let dir = doc.Dir;
+  if (doc.Error) {
+    // The one error accepted: the module declares a newer `go` than this toolchain. The go command
+    // raises it after downloading and extracting the zip (and then leaves Dir out of its answer);
+    // it does not matter for YAML files, and the hash check below covers what was extracted.
+    if (!/ requires go >= /.test(doc.Error) || doc.Version !== version) {
+      throw new Error(`go mod download ${module}: ${doc.Error}`);
+    }
+    log(`  note: ${doc.Error.replace(/\s+/g, " ")}; only its YAML files are used`);
+    const modCache = await run("go", ["env", "GOMODCACHE"], { cwd: CRDS_MODULE, env });
+    dir = path.join(
+      modCache.stdout.trim(),
+      `${escapeModulePath(module)}@${escapeModulePath(version)}`,
+    );
+  }
+  if (!dir) throw new Error(`go mod download ${module}: no module directory in the answer`);
+  if (doc.GoModSum !== wantModSum) {
+    throw new Error(`${module}@${version}: go.mod hash ${doc.GoModSum}, go.sum pins ${wantModSum}`);
+  }
+  const got = await hashModuleDir(dir, `${module}@${version}`);
+  if (got !== wantSum) {
+    throw new Error(
+      `${module}@${version}: the files in ${dir} hash to ${got}, go.sum pins ${wantSum}`,
+    );
+  }
+  log(`  verified ${module}@${version} ${got}`);
+  return dir;
+}
+
+async function allExist(files: readonly string[]): Promise<boolean> {
+  for (const f of files) {
+    try {
+      await access(f);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+async function crdsKey(gomod: Buffer, gosum: Buffer): Promise<string> {
+  const h = createHash("sha256");
+  h.update("go.mod\0").update(gomod).update("\0go.sum\0").update(gosum).update("\0");
+  for (const s of CRD_SOURCES) h.update(`${s.set} ${s.module} ${s.files.join(" ")}\0`);
+  return h.digest("hex").slice(0, 12);
+}
+
+/**
+ * The CRD manifests of the route kinds, fetched into $CACHE_DIR/crds/<key>/ when missing (a
+ * download of two pinned modules, or nothing when the Go module cache already holds them) and
+ * returned as absolute file paths.
+ */
+export async function ensureRouteCRDs(opts: EnsureOptions = {}): Promise<RouteCRDs> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const [gomod, gosum] = await Promise.all([
+    readFile(path.join(CRDS_MODULE, "go.mod")),
+    readFile(path.join(CRDS_MODULE, "go.sum")),
+  ]);
+  const key = await crdsKey(gomod, gosum);
+  const dir = path.join(cacheDir(), "crds", key);
+  const result: RouteCRDs = { traefik: [], gatewayApi: [] };
+  for (const s of CRD_SOURCES) {
+    for (const f of s.files) result[s.set].push(path.join(dir, path.basename(f)));
+  }
+  const all = [...result.traefik, ...result.gatewayApi];
+  if (await allExist(all)) return result;
+
+  const started = Date.now();
+  log(`  fetching into ${dir}`);
+  const sums = goSumEntries(gosum.toString("utf8"));
+  const gomodText = gomod.toString("utf8");
+  await mkdir(path.dirname(dir), { recursive: true });
+  // Copy into a private directory, then rename it into place: never a partial set under the key.
+  const tmp = await mkdtemp(path.join(path.dirname(dir), `.fetch-${key}-`));
+  try {
+    for (const s of CRD_SOURCES) {
+      const version = requiredVersion(gomodText, s.module);
+      const moduleDir = await downloadPinned(s.module, version, sums, log);
+      for (const f of s.files) {
+        await copyFile(path.join(moduleDir, f), path.join(tmp, path.basename(f)));
+        log(`  ${s.module}@${version}/${f}`);
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // A concurrent fetch won the rename: its copy is identical.
+      if (!(await allExist(all))) throw e;
+    }
+    log(`  fetched ${all.length} CRD files in ${elapsed(started)}`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return result;
+}
+
+/**
+ * Asks the Go module proxy for Traefik v2, the only source of the traefik.containo.us CRDs. It has
+ * answered 403 so far. Run outside any module, so a success could not touch a go.sum.
+ */
+export async function tryTraefikV2(): Promise<ModuleAttempt> {
+  const args = ["mod", "download", "-json", "github.com/traefik/traefik/v2@latest"];
+  const command = `cd "$(mktemp -d)" && go ${args.join(" ")}`;
+  const cwd = await mkdtemp(path.join(os.tmpdir(), "kes-traefik-v2-"));
+  try {
+    const res = await run("go", args, {
+      cwd,
+      env: { ...goEnv(), GOTOOLCHAIN: "local" },
+      timeoutMs: 180_000,
+    });
+    let answer = res.stderr.trim();
+    try {
+      const doc = JSON.parse(res.stdout) as ModDownload;
+      if (doc.Error) answer = doc.Error;
+      else if (res.code === 0) answer = `downloaded ${doc.Version ?? "?"} into ${doc.Dir ?? "?"}`;
+    } catch {
+      // Not JSON: keep stderr.
+    }
+    return { available: res.code === 0, command, answer: answer.replace(/\s+/g, " ") };
+  } finally {
+    await rm(cwd, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   console.log(`==> control-plane binaries (cache ${path.join(cacheDir(), "bin")})`);
   const bins = await ensureBinaries();
+  console.log(`==> route CRDs (cache ${path.join(cacheDir(), "crds")})`);
+  const crds = await ensureRouteCRDs();
+  const v2 = await tryTraefikV2();
+  if (v2.available) {
+    console.log(`  the proxy now serves Traefik v2: \`${v2.command}\` -> ${v2.answer}`);
+    console.log(
+      "  pin it in test/cluster/go/crds and copy its traefik.containo.us CRDs in build.ts",
+    );
+  } else {
+    console.log(`BLOCKED: traefik.containo.us CRDs: \`${v2.command}\` -> ${v2.answer}`);
+    console.log(
+      "  github.com/traefik/traefik/v3 ships only traefik.io CRDs, so mirrors in the Traefik v2 " +
+        "API group cannot be validated against a real schema here.",
+    );
+  }
   console.log("==> metacontroller");
   const mc = await tryMetacontroller();
   if (mc.available) {
@@ -317,6 +588,11 @@ async function main(): Promise<void> {
   console.log(`  kubectl                  ${bins.kubectl}`);
   console.log(
     `  metacontroller           ${mc.available ? "module available, not built" : "BLOCKED"}`,
+  );
+  for (const f of [...crds.traefik, ...crds.gatewayApi])
+    console.log(`  CRDs                     ${f}`);
+  console.log(
+    `  traefik.containo.us CRDs ${v2.available ? "module available, not fetched" : "BLOCKED"}`,
   );
   console.log(`==> done in ${elapsed(started)}`);
 }

@@ -1,0 +1,807 @@
+// The route kinds against a real control plane: Traefik IngressRoutes and Middlewares (traefik.io)
+// and Gateway API HTTPRoutes with their ReferenceGrant companions, validated by an API server that
+// serves the real CRDs (fetched by build.ts from the pinned Traefik v3 and Gateway API modules).
+//
+// What this validates: that the package with the `traefik` and `gateway-api` components renders
+// the DecoratorController with the route attachments and is accepted by the API server (except the
+// DecoratorController itself, whose CRD is missing); that the hook, asked by a real hook server
+// process with requests built from live objects, answers with route mirrors and ReferenceGrants the
+// API server accepts under the CRDs' schemas and CEL rules (server-side dry run, strict field
+// validation); and the conflict rule against real unmanaged routes.
+//
+// What it does NOT validate:
+// - Metacontroller's end-to-end behaviour: it cannot be built here (the Go module proxy answers
+//   403 for github.com/metacontroller/metacontroller), so, as in package.test.ts, the requests are
+//   built in Metacontroller's v1 hook shape (customize, then sync) and the answers are only dry-run.
+// - The Traefik v2 API group (traefik.containo.us): the proxy answers 403 for
+//   github.com/traefik/traefik/v2 and the v3 module ships only traefik.io CRDs, so the
+//   `traefik-v2` component is only rendered, never dry-run, and no v2 mirror is validated.
+// - Traefik or a Gateway implementation serving traffic: nothing here routes requests.
+//
+//   node test/run.ts "test/cluster/routes.test.ts" --serial
+
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { loadAll } from "js-yaml";
+import { ensureRouteCRDs, REPO_ROOT, type RouteCRDs } from "./build.ts";
+import {
+  type ControlPlane,
+  type HookServer,
+  startControlPlane,
+  startHookServer,
+  waitFor,
+} from "./harness.ts";
+import {
+  type Json,
+  KubeClient,
+  type KubeObject,
+  postJson,
+  resourcePath,
+  runCommand,
+  type SyncRequest,
+  type SyncResponse,
+} from "./kube.ts";
+
+const PKG_DIR = path.join(REPO_ROOT, "metacontroller");
+const NS = "kube-external-sync";
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+const MANAGED_BY = "app.kubernetes.io/managed-by";
+const REPLICATED_FROM = "kube-external-sync.io/replicated-from";
+const STATUS = "kube-external-sync.io/status";
+
+let cp: ControlPlane | undefined;
+let client: KubeClient;
+let crds: RouteCRDs;
+/** Names of the installed CRDs (`<plural>.<group>`). */
+let crdNames: string[] = [];
+
+function plane(): ControlPlane {
+  assert.ok(cp, "the control plane did not start");
+  return cp;
+}
+
+function kubectl(...args: string[]) {
+  const c = plane();
+  return runCommand(c.binaries.kubectl, [`--kubeconfig=${c.kubeconfigPath}`, ...args], {
+    cwd: REPO_ROOT,
+  });
+}
+
+interface CrdView {
+  metadata: { name: string };
+  spec: { group: string; names: { kind: string; plural: string } };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+before(
+  async () => {
+    crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
+    cp = await startControlPlane({ log: (l) => console.log(l) });
+    client = new KubeClient(cp);
+
+    // Server-side apply: the Gateway API CRDs are too large for kubectl's last-applied annotation.
+    const files = [...crds.traefik, ...crds.gatewayApi];
+    const applied = await kubectl("apply", "--server-side", ...files.flatMap((f) => ["-f", f]));
+    assert.equal(applied.code, 0, applied.stderr);
+    for (const f of files) {
+      for (const d of loadAll(await readFile(f, "utf8")) as (CrdView | null)[]) {
+        if (d) crdNames.push(d.metadata.name);
+      }
+    }
+    crdNames = crdNames.sort();
+    for (const name of crdNames) {
+      await waitFor(`CRD ${name} to be Established`, 60_000, async () => {
+        const crd = (await client.get(
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+        )) as unknown as CrdView;
+        const established = crd.status?.conditions?.some(
+          (c) => c.type === "Established" && c.status === "True",
+        );
+        return established ? true : undefined;
+      });
+    }
+  },
+  // Builds the binaries first if `make cluster` has not; the apiserver alone needs up to a minute.
+  { timeout: 20 * 60_000 },
+);
+
+after(
+  async () => {
+    await cp?.stop();
+  },
+  { timeout: 60_000 },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Discovery: kinds and resources as the API server serves them (what Metacontroller resolves).
+
+interface ApiResource {
+  name: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+const discovered = new Map<string, ApiResource[]>();
+
+async function resourcesOf(apiVersion: string): Promise<ApiResource[]> {
+  const cached = discovered.get(apiVersion);
+  if (cached) return cached;
+  const p = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const list = (await client.get(p)) as unknown as { resources: ApiResource[] };
+  const top = list.resources.filter((r) => !r.name.includes("/"));
+  discovered.set(apiVersion, top);
+  return top;
+}
+
+async function kindOfResource(apiVersion: string, resource: string): Promise<string> {
+  const r = (await resourcesOf(apiVersion)).find((x) => x.name === resource);
+  assert.ok(r, `${apiVersion} ${resource} is served`);
+  return r.kind;
+}
+
+async function resourceOfKind(apiVersion: string, kind: string): Promise<string> {
+  const r = (await resourcesOf(apiVersion)).find((x) => x.kind === kind);
+  assert.ok(r, `${apiVersion} ${kind} is served`);
+  return r.name;
+}
+
+/** The key of a kind in the request maps: `Kind.version` or `Kind.group/version`. */
+function mapKey(apiVersion: string, kind: string): string {
+  return `${kind}.${apiVersion}`;
+}
+
+/**
+ * The objects of one resource in one namespace as the API server lists them, with apiVersion and
+ * kind filled in. A 429 is retried like client-go (and so Metacontroller) does: right after a CRD
+ * is established, its watch cache may still be initializing and lists answer 429 with Retry-After.
+ */
+async function list(apiVersion: string, resource: string, namespace: string) {
+  const kind = await kindOfResource(apiVersion, resource);
+  const p = resourcePath(apiVersion, resource, namespace);
+  const body = await waitFor(`a list of ${resource} in ${namespace}`, 60_000, async () => {
+    const r = await client.request("GET", p);
+    if (r.status === 429) return undefined;
+    if (r.status !== 200) throw new Error(`GET ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body as { items?: KubeObject[] };
+  });
+  return (body.items ?? []).map((o) => ({ apiVersion, kind, ...(o as object) }) as KubeObject);
+}
+
+/** Create with dryRun=All and strict field validation, for any served kind. */
+async function dryRunCreate(obj: KubeObject) {
+  const resource = await resourceOfKind(obj.apiVersion, obj.kind);
+  const p = resourcePath(obj.apiVersion, resource, obj.metadata.namespace);
+  return client.request("POST", `${p}?dryRun=All&fieldValidation=Strict`, obj);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overlays of the package with components
+
+interface Rendered extends KubeObject {
+  spec?: { [k: string]: Json };
+}
+
+interface Attachment {
+  apiVersion: string;
+  resource: string;
+  updateStrategy: { method: string };
+}
+
+/** A temporary overlay (outside the package: Kustomize refuses cycles and absolute paths). */
+async function withOverlay<T>(components: string[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "kes-overlay-"));
+  try {
+    const rel = (p: string) => path.relative(dir, p).split(path.sep).join("/");
+    const doc = {
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: [rel(PKG_DIR)],
+      components: components.map((c) => rel(path.join(PKG_DIR, "components", c))),
+    };
+    await writeFile(path.join(dir, "kustomization.yaml"), JSON.stringify(doc, null, 2));
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function render(components: string[]): Promise<Rendered[]> {
+  return withOverlay(components, async (dir) => {
+    const r = await kubectl("kustomize", dir);
+    assert.equal(r.code, 0, r.stderr);
+    return loadAll(r.stdout) as Rendered[];
+  });
+}
+
+function decoratorController(docs: Rendered[]): Rendered {
+  const found = docs.filter((d) => d.kind === "DecoratorController");
+  assert.equal(found.length, 1);
+  return found[0] as Rendered;
+}
+
+function attachmentsOf(dc: Rendered): Attachment[] {
+  return (dc.spec as unknown as { attachments: Attachment[] }).attachments;
+}
+
+const BASE_ATTACHMENTS = [
+  { apiVersion: "v1", resource: "services" },
+  { apiVersion: "networking.k8s.io/v1", resource: "ingresses" },
+];
+const COMPONENT_ATTACHMENTS: Record<string, { apiVersion: string; resource: string }[]> = {
+  traefik: [
+    { apiVersion: "traefik.io/v1alpha1", resource: "ingressroutes" },
+    { apiVersion: "traefik.io/v1alpha1", resource: "middlewares" },
+  ],
+  "traefik-v2": [
+    { apiVersion: "traefik.containo.us/v1alpha1", resource: "ingressroutes" },
+    { apiVersion: "traefik.containo.us/v1alpha1", resource: "middlewares" },
+  ],
+  "gateway-api": [
+    { apiVersion: "gateway.networking.k8s.io/v1", resource: "httproutes" },
+    { apiVersion: "gateway.networking.k8s.io/v1beta1", resource: "referencegrants" },
+  ],
+};
+
+describe("metacontroller/components", () => {
+  test("each component appends its attachments (InPlace) and changes nothing else", async () => {
+    const plain = await render([]);
+    const cases = [
+      ["traefik"],
+      ["traefik-v2"],
+      ["gateway-api"],
+      ["traefik", "gateway-api"],
+      ["traefik", "traefik-v2", "gateway-api"],
+    ];
+    for (const components of cases) {
+      const docs = await render(components);
+      const want = [
+        ...BASE_ATTACHMENTS,
+        ...components.flatMap((c) => COMPONENT_ATTACHMENTS[c] ?? []),
+      ];
+      assert.deepEqual(
+        attachmentsOf(decoratorController(docs)),
+        want.map((a) => ({ ...a, updateStrategy: { method: "InPlace" } })),
+        components.join(", "),
+      );
+      // Everything else is the plain package, byte for byte.
+      const strip = (list: Rendered[]) =>
+        list.map((d) =>
+          d.kind === "DecoratorController" ? { ...d, spec: { ...d.spec, attachments: null } } : d,
+        );
+      assert.deepEqual(strip(docs), strip(plain), components.join(", "));
+    }
+  });
+
+  test("the CRDs are served: traefik.io, HTTPRoute v1, ReferenceGrant v1beta1; traefik.containo.us is not (BLOCKED)", async () => {
+    assert.equal(crds.traefik.length, 1);
+    assert.equal(crds.gatewayApi.length, 4);
+    for (const name of [
+      "ingressroutes.traefik.io",
+      "middlewares.traefik.io",
+      "httproutes.gateway.networking.k8s.io",
+      "referencegrants.gateway.networking.k8s.io",
+      "gateways.gateway.networking.k8s.io",
+      "gatewayclasses.gateway.networking.k8s.io",
+    ]) {
+      assert.ok(crdNames.includes(name), `${name} installed`);
+    }
+    for (const attachments of [
+      COMPONENT_ATTACHMENTS.traefik,
+      COMPONENT_ATTACHMENTS["gateway-api"],
+    ]) {
+      for (const a of attachments ?? []) {
+        const r = (await resourcesOf(a.apiVersion)).find((x) => x.name === a.resource);
+        assert.ok(r?.namespaced, `${a.apiVersion} ${a.resource} is served and namespaced`);
+      }
+    }
+    // The Traefik v2 group could not be fetched (see build.ts): nothing serves it here.
+    const v2 = await client.request("GET", "/apis/traefik.containo.us/v1alpha1");
+    assert.equal(v2.status, 404);
+  });
+
+  test("with traefik and gateway-api, the API server accepts every object except the DecoratorController, whose CRD is missing", async () => {
+    const docs = await render(["traefik", "gateway-api"]);
+    const namespace = docs.find((d) => d.kind === "Namespace");
+    assert.equal(namespace?.metadata.name, NS);
+    // NamespaceLifecycle rejects a dry run into a missing namespace: create it for real.
+    const created = await runCommand(
+      plane().binaries.kubectl,
+      [`--kubeconfig=${plane().kubeconfigPath}`, "apply", "-f", "-"],
+      { input: JSON.stringify(namespace) },
+    );
+    assert.equal(created.code, 0, created.stderr);
+
+    await withOverlay(["traefik", "gateway-api"], async (dir) => {
+      const dry = await kubectl("apply", "-k", dir, "--dry-run=server", "--validate=strict");
+      const accepted = dry.stdout
+        .trim()
+        .split("\n")
+        .filter((l) => l.endsWith("(server dry run)"))
+        .map((l) => l.split(" ")[0]);
+      const expected = docs
+        .filter((d) => d.kind !== "DecoratorController")
+        .map((d) => {
+          const [group] = d.apiVersion.split("/");
+          const kind = d.kind.toLowerCase();
+          return d.apiVersion.includes("/")
+            ? `${kind}.${group}/${d.metadata.name}`
+            : `${kind}/${d.metadata.name}`;
+        });
+      assert.deepEqual(accepted.sort(), expected.sort(), dry.stdout + dry.stderr);
+      assert.notEqual(dry.code, 0);
+      const errors = dry.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("error"));
+      assert.equal(errors.length, 1, dry.stderr);
+      assert.match(
+        errors[0] ?? "",
+        /resource mapping not found for name: "kube-external-sync" namespace: "" .*no matches for kind "DecoratorController" in version "metacontroller\.k8s\.io\/v1alpha1"/,
+      );
+    });
+    assert.equal((await client.request("GET", "/apis/metacontroller.k8s.io/v1alpha1")).status, 404);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hook answers
+
+interface StatusIssue {
+  reason: string;
+  object: string;
+  source?: string;
+  message: string;
+}
+interface NamespaceStatus {
+  mirrors: Record<string, number>;
+  skipped: StatusIssue[];
+  invalid: StatusIssue[];
+  omitted: number;
+}
+
+interface RelatedRule {
+  apiVersion: string;
+  resource: string;
+  namespace: string;
+  labelSelector?: Json;
+  names?: string[];
+}
+
+interface IngressRouteSpec {
+  entryPoints: string[];
+  routes: {
+    match: string;
+    kind?: string;
+    middlewares?: { name: string; namespace?: string }[];
+    services: { name: string; port: number; namespace?: string }[];
+  }[];
+  tls?: { secretName?: string; domains?: { main: string; sans?: string[] }[] };
+}
+interface RefView {
+  name: string;
+  namespace?: string;
+  sectionName?: string;
+  port?: number;
+  group?: string;
+  kind?: string;
+}
+interface HTTPRouteSpec {
+  parentRefs: RefView[];
+  hostnames: string[];
+  rules: { matches?: { path?: { type: string; value: string } }[]; backendRefs: RefView[] }[];
+}
+interface ReferenceGrantSpec {
+  from: { group: string; kind: string; namespace: string }[];
+  to: { group: string; kind: string; name?: string }[];
+}
+
+describe("hook answers for live route objects", () => {
+  /** The DecoratorController of the package with the traefik and gateway-api components. */
+  let controller: Rendered;
+  /** examples/config.yaml, the route switches at their defaults: traefikMiddlewares
+   * crossNamespace, gatewayBackends source. */
+  let hookDefault: HookServer | undefined;
+  /** examples/config-routes.yaml: traefikMiddlewares local, gatewayBackends local. */
+  let hookSwitches: HookServer | undefined;
+
+  before(async () => {
+    const c = plane();
+    // The sources (and their namespaces) of the Service/Ingress examples, then the route sources:
+    // the routes reference develop.yaml's Services.
+    const applied = await kubectl(
+      "apply",
+      "-f",
+      "examples/develop.yaml",
+      "-f",
+      "examples/feature-namespaces.yaml",
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    const routes = await kubectl("apply", "-f", "examples/routes.yaml");
+    assert.equal(routes.code, 0, routes.stderr);
+    controller = decoratorController(await render(["traefik", "gateway-api"]));
+    [hookDefault, hookSwitches] = await Promise.all([
+      startHookServer({
+        kubeconfig: c.kubeconfigPath,
+        configFile: path.join(REPO_ROOT, "examples", "config.yaml"),
+      }),
+      startHookServer({
+        kubeconfig: c.kubeconfigPath,
+        configFile: path.join(REPO_ROOT, "examples", "config-routes.yaml"),
+      }),
+    ]);
+  });
+
+  after(async () => {
+    await Promise.all([hookDefault?.stop(), hookSwitches?.stop()]);
+  });
+
+  /**
+   * Metacontroller's two calls for one namespace: customize (which objects to send), then sync in
+   * hook version v1, with `related` holding exactly the objects the customize rules select (read
+   * from the API server, kinds resolved by discovery, `names` honoured) and `attachments` empty
+   * for every declared kind: nothing was ever applied, there is no Metacontroller here.
+   */
+  async function sync(hook: HookServer | undefined, namespace: string) {
+    assert.ok(hook);
+    const parent = await client.get(resourcePath("v1", "namespaces", undefined, namespace));
+    const customized = await postJson(`${hook.url}/customize`, { controller, parent });
+    assert.equal(customized.status, 200, JSON.stringify(customized.json));
+    const rules = (customized.json as unknown as { relatedResources: RelatedRule[] })
+      .relatedResources;
+
+    const attachments: SyncRequest["attachments"] = {};
+    for (const a of attachmentsOf(controller)) {
+      attachments[mapKey(a.apiVersion, await kindOfResource(a.apiVersion, a.resource))] = {};
+    }
+    const grouped = new Map<string, Map<string, KubeObject>>();
+    for (const rule of rules) {
+      assert.equal(rule.labelSelector, undefined, "the example configs set no sourceSelector");
+      const kind = await kindOfResource(rule.apiVersion, rule.resource);
+      const byName = grouped.get(mapKey(rule.apiVersion, kind)) ?? new Map<string, KubeObject>();
+      for (const o of await list(rule.apiVersion, rule.resource, rule.namespace)) {
+        if (rule.names !== undefined && !rule.names.includes(o.metadata.name)) continue;
+        byName.set(`${rule.namespace}/${o.metadata.name}`, o);
+      }
+      grouped.set(mapKey(rule.apiVersion, kind), byName);
+    }
+    // Go's encoding/json sorts map keys; so do we.
+    const sorted = <T>(m: Map<string, T>) =>
+      Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const related: SyncRequest["related"] = sorted(
+      new Map([...grouped.entries()].map(([k, v]) => [k, sorted(v)])),
+    );
+    const request: SyncRequest = {
+      controller: controller as unknown as Json,
+      object: parent,
+      attachments,
+      related,
+      finalizing: false,
+    };
+    const res = await postJson(`${hook.url}/sync`, request);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    const answer = res.json as unknown as SyncResponse;
+    const statusText = answer.annotations?.[STATUS];
+    assert.ok(statusText, "the answer carries the status annotation");
+    return { rules, request, answer, status: JSON.parse(statusText) as NamespaceStatus };
+  }
+
+  /** Every returned object, and the parent's new metadata, through a server-side dry run. */
+  async function assertAccepted(namespace: string, answer: SyncResponse) {
+    const rejected: string[] = [];
+    for (const obj of answer.attachments) {
+      assert.equal(obj.metadata.annotations?.[LAST_APPLIED], undefined, "never copied");
+      assert.equal(obj.metadata.labels?.[MANAGED_BY], "kube-external-sync");
+      if (obj.kind !== "ReferenceGrant") assert.equal(obj.metadata.namespace, namespace);
+      const r = await dryRunCreate(obj);
+      if (r.status !== 201 || r.warnings.length > 0) {
+        rejected.push(
+          `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}: ${r.status} ${r.warnings.join("; ")} ${JSON.stringify(r.body)}`,
+        );
+      }
+    }
+    assert.deepEqual(rejected, [], "every returned object is accepted by the API server");
+    const patch = await client.request(
+      "PATCH",
+      `${resourcePath("v1", "namespaces", undefined, namespace)}?dryRun=All&fieldValidation=Strict`,
+      { metadata: { labels: answer.labels ?? {}, annotations: answer.annotations ?? {} } },
+      "application/merge-patch+json",
+    );
+    assert.equal(patch.status, 200, JSON.stringify(patch.body));
+  }
+
+  function find(answer: SyncResponse, kind: string, name: string): KubeObject | undefined {
+    return answer.attachments.find((a) => a.kind === kind && a.metadata.name === name);
+  }
+
+  function ids(answer: SyncResponse): string[] {
+    return answer.attachments
+      .map((a) => `${a.kind} ${a.metadata.namespace}/${a.metadata.name}`)
+      .sort();
+  }
+
+  test("examples/routes.yaml was created and read back", async () => {
+    const docs = loadAll(
+      await readFile(path.join(REPO_ROOT, "examples", "routes.yaml"), "utf8"),
+    ) as KubeObject[];
+    assert.deepEqual(docs.map((d) => d.kind).sort(), [
+      "Gateway",
+      "HTTPRoute",
+      "IngressRoute",
+      "Middleware",
+    ]);
+    for (const d of docs) {
+      const resource = await resourceOfKind(d.apiVersion, d.kind);
+      const live = await client.get(
+        resourcePath(d.apiVersion, resource, d.metadata.namespace, d.metadata.name),
+      );
+      assert.ok(live.metadata.uid, `${d.kind} ${d.metadata.name}`);
+      const { [LAST_APPLIED]: lastApplied, ...annotations } = live.metadata.annotations ?? {};
+      assert.ok(lastApplied, `${d.kind} ${d.metadata.name} was created by kubectl apply`);
+      assert.deepEqual(annotations, { ...d.metadata.annotations });
+    }
+    // The CRDs' defaults were applied: the hook sees (and copies) what the API server stores.
+    const route = await client.get(
+      resourcePath("gateway.networking.k8s.io/v1", "httproutes", "develop", "api-v2"),
+    );
+    const spec = route.spec as HTTPRouteSpec;
+    assert.deepEqual(
+      spec.parentRefs.map((p) => [p.group, p.kind, p.name, p.namespace]),
+      [["gateway.networking.k8s.io", "Gateway", "example-gateway", undefined]],
+    );
+  });
+
+  test("customize asks for every declared kind in develop and the namespace, and for the namespace's ReferenceGrant by name in develop", async () => {
+    for (const hook of [hookDefault, hookSwitches]) {
+      for (const ns of ["feature-login", "checkout-redesign"]) {
+        const { rules } = await sync(hook, ns);
+        const got = rules
+          .map((r) => `${r.apiVersion} ${r.resource} ${r.namespace} ${r.names?.join(",") ?? "*"}`)
+          .sort();
+        const want = attachmentsOf(controller)
+          .flatMap((a) =>
+            a.resource === "referencegrants"
+              ? [`${a.apiVersion} ${a.resource} develop kube-external-sync-${ns}`]
+              : ["develop", ns].map((n) => `${a.apiVersion} ${a.resource} ${n} *`),
+          )
+          .sort();
+        assert.deepEqual(got, want);
+      }
+    }
+  });
+
+  test("default config: mirrors with mapped hosts, middleware refs and parentRefs into develop, backends in develop with a ReferenceGrant there; all valid", async () => {
+    const { answer, status } = await sync(hookDefault, "feature-login");
+    assert.deepEqual(ids(answer), [
+      "HTTPRoute feature-login/api-v2",
+      "Ingress feature-login/example",
+      "IngressRoute feature-login/shop",
+      "Middleware feature-login/strip-shop-prefix",
+      "ReferenceGrant develop/kube-external-sync-feature-login",
+      "Service feature-login/example-api",
+      "Service feature-login/example-web",
+      "Service feature-login/postgres",
+    ]);
+    assert.deepEqual(status.invalid, [], JSON.stringify(status));
+    assert.deepEqual(status.skipped, [], JSON.stringify(status));
+
+    const ir = find(answer, "IngressRoute", "shop");
+    assert.ok(ir);
+    assert.equal(ir.apiVersion, "traefik.io/v1alpha1");
+    assert.equal(ir.metadata.annotations?.[REPLICATED_FROM], "develop/shop");
+    const irSpec = ir.spec as IngressRouteSpec;
+    assert.deepEqual(irSpec.entryPoints, ["websecure"]);
+    assert.equal(irSpec.routes.length, 1);
+    assert.equal(
+      irSpec.routes[0]?.match,
+      "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
+    );
+    // crossNamespace (default): the reference names the source's namespace.
+    assert.deepEqual(irSpec.routes[0]?.middlewares, [
+      { name: "strip-shop-prefix", namespace: "develop" },
+    ]);
+    // Services stay local: the ExternalName mirror example-web in feature-login.
+    assert.deepEqual(irSpec.routes[0]?.services, [{ name: "example-web", port: 80 }]);
+    assert.deepEqual(irSpec.tls, {
+      secretName: "wildcard-example-com-tls",
+      domains: [{ main: "feature-login.example.com", sans: ["api.feature-login.example.com"] }],
+    });
+
+    const hr = find(answer, "HTTPRoute", "api-v2");
+    assert.ok(hr);
+    assert.equal(hr.apiVersion, "gateway.networking.k8s.io/v1");
+    assert.equal(hr.metadata.annotations?.[REPLICATED_FROM], "develop/api-v2");
+    const hrSpec = hr.spec as HTTPRouteSpec;
+    assert.deepEqual(hrSpec.hostnames, ["api.feature-login.example.com"]);
+    assert.deepEqual(
+      hrSpec.parentRefs.map((p) => [p.name, p.namespace, p.sectionName]),
+      [["example-gateway", "develop", "https"]],
+    );
+    // gatewayBackends source (default): develop's Service, allowed by the grant in develop.
+    assert.deepEqual(
+      hrSpec.rules.flatMap((r) => r.backendRefs).map((b) => [b.name, b.namespace, b.port]),
+      [["example-api", "develop", 80]],
+    );
+    const grant = find(answer, "ReferenceGrant", "kube-external-sync-feature-login");
+    assert.ok(grant);
+    assert.equal(grant.apiVersion, "gateway.networking.k8s.io/v1beta1");
+    assert.equal(grant.metadata.namespace, "develop");
+    assert.deepEqual(grant.spec as ReferenceGrantSpec, {
+      from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "feature-login" }],
+      to: [{ group: "", kind: "Service" }],
+    });
+
+    await assertAccepted("feature-login", answer);
+
+    // The dry runs above mean something: the same API server rejects what the schemas forbid.
+    const badRoute = structuredClone(ir);
+    (badRoute.spec as IngressRouteSpec).routes[0] = {
+      ...(badRoute.spec as IngressRouteSpec).routes[0],
+      kind: "Bogus",
+    } as IngressRouteSpec["routes"][number];
+    assert.equal((await dryRunCreate(badRoute)).status, 422, "IngressRoute kind is an enum");
+    const unknownField = structuredClone(hr);
+    (unknownField.spec as Record<string, Json>).backendRef = "example-api";
+    assert.equal((await dryRunCreate(unknownField)).status, 400, "strict field validation");
+    const badGrant = structuredClone(grant);
+    (badGrant.spec as ReferenceGrantSpec).from = [];
+    assert.equal((await dryRunCreate(badGrant)).status, 422, "a ReferenceGrant needs a from");
+  });
+
+  test("traefikMiddlewares local and gatewayBackends local: local middleware refs with a Middleware mirror, local backends, no ReferenceGrant; all valid", async () => {
+    const { answer, status } = await sync(hookSwitches, "feature-login");
+    assert.deepEqual(ids(answer), [
+      "HTTPRoute feature-login/api-v2",
+      "Ingress feature-login/example",
+      "IngressRoute feature-login/shop",
+      "Middleware feature-login/strip-shop-prefix",
+      "Service feature-login/example-api",
+      "Service feature-login/example-web",
+      "Service feature-login/postgres",
+    ]);
+    assert.deepEqual(status.invalid, [], JSON.stringify(status));
+    assert.deepEqual(status.skipped, [], JSON.stringify(status));
+
+    const ir = find(answer, "IngressRoute", "shop");
+    assert.ok(ir);
+    const irSpec = ir.spec as IngressRouteSpec;
+    assert.equal(
+      irSpec.routes[0]?.match,
+      "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
+    );
+    // local: the reference stays as it is and resolves to the Middleware mirror beside it.
+    assert.deepEqual(irSpec.routes[0]?.middlewares, [{ name: "strip-shop-prefix" }]);
+    const mw = find(answer, "Middleware", "strip-shop-prefix");
+    assert.ok(mw);
+    assert.equal(mw.apiVersion, "traefik.io/v1alpha1");
+    assert.equal(mw.metadata.annotations?.[REPLICATED_FROM], "develop/strip-shop-prefix");
+    assert.deepEqual(mw.spec, { stripPrefix: { prefixes: ["/shop"] } });
+
+    const hr = find(answer, "HTTPRoute", "api-v2");
+    assert.ok(hr);
+    const hrSpec = hr.spec as HTTPRouteSpec;
+    assert.deepEqual(hrSpec.hostnames, ["api.feature-login.example.com"]);
+    assert.deepEqual(
+      hrSpec.parentRefs.map((p) => [p.name, p.namespace]),
+      [["example-gateway", "develop"]],
+    );
+    // local: the backend resolves to the ExternalName mirror example-api in feature-login.
+    assert.deepEqual(
+      hrSpec.rules.flatMap((r) => r.backendRefs).map((b) => [b.name, b.namespace, b.port]),
+      [["example-api", undefined, 80]],
+    );
+
+    await assertAccepted("feature-login", answer);
+  });
+
+  test("checkout-redesign (label selector, skips example-api) gets valid route mirrors with both configs", async () => {
+    for (const hook of [hookDefault, hookSwitches]) {
+      const { answer, status } = await sync(hook, "checkout-redesign");
+      assert.equal(find(answer, "Service", "example-api"), undefined);
+      assert.ok(find(answer, "IngressRoute", "shop"));
+      const hr = find(answer, "HTTPRoute", "api-v2");
+      assert.ok(hr);
+      assert.deepEqual((hr.spec as HTTPRouteSpec).hostnames, ["api.checkout-redesign.example.com"]);
+      assert.deepEqual(status.invalid, [], JSON.stringify(status));
+      await assertAccepted("checkout-redesign", answer);
+    }
+  });
+
+  test("an unmanaged IngressRoute and HTTPRoute of the same names in the target are reported as Conflict and not returned", async () => {
+    const before = await sync(hookDefault, "feature-login");
+    const irMirror = find(before.answer, "IngressRoute", "shop");
+    const hrMirror = find(before.answer, "HTTPRoute", "api-v2");
+    assert.ok(irMirror && hrMirror);
+
+    // The branch deploys its own routes under the same names (not ours: no managed-by label).
+    const own: KubeObject[] = [
+      {
+        apiVersion: "traefik.io/v1alpha1",
+        kind: "IngressRoute",
+        metadata: { name: "shop", namespace: "feature-login" },
+        spec: {
+          entryPoints: ["websecure"],
+          routes: [
+            {
+              kind: "Rule",
+              match: "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
+              services: [{ name: "shop", port: 80 }],
+            },
+          ],
+        },
+      },
+      {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: "api-v2", namespace: "feature-login" },
+        spec: {
+          parentRefs: [{ name: "example-gateway", namespace: "develop" }],
+          hostnames: ["api.feature-login.example.com"],
+          rules: [{ backendRefs: [{ name: "api-v2", port: 80 }] }],
+        },
+      },
+    ];
+    for (const o of own) {
+      const resource = await resourceOfKind(o.apiVersion, o.kind);
+      const created = await client.request(
+        "POST",
+        resourcePath(o.apiVersion, resource, o.metadata.namespace),
+        o,
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    // Creating the mirrors now would fail: that is why the hook must leave them out.
+    assert.equal((await dryRunCreate(irMirror)).status, 409);
+    assert.equal((await dryRunCreate(hrMirror)).status, 409);
+
+    for (const hook of [hookDefault, hookSwitches]) {
+      const { request, answer, status } = await sync(hook, "feature-login");
+      assert.ok(
+        request.related["IngressRoute.traefik.io/v1alpha1"]?.["feature-login/shop"],
+        "related sees the unmanaged IngressRoute",
+      );
+      assert.ok(
+        request.related["HTTPRoute.gateway.networking.k8s.io/v1"]?.["feature-login/api-v2"],
+        "related sees the unmanaged HTTPRoute",
+      );
+      assert.equal(find(answer, "IngressRoute", "shop"), undefined);
+      assert.equal(find(answer, "HTTPRoute", "api-v2"), undefined);
+      // No route mirror needs develop's Services: no ReferenceGrant either.
+      assert.equal(
+        answer.attachments.some((a) => a.kind === "ReferenceGrant"),
+        false,
+      );
+      assert.ok(find(answer, "Middleware", "strip-shop-prefix"), "other mirrors are unaffected");
+      for (const [object, source] of [
+        ["IngressRoute/shop", "develop/shop"],
+        ["HTTPRoute/api-v2", "develop/api-v2"],
+      ]) {
+        assert.ok(
+          status.skipped.some(
+            (i) => i.reason === "Conflict" && i.object === object && i.source === source,
+          ),
+          `${object}: ${JSON.stringify(status)}`,
+        );
+      }
+      await assertAccepted("feature-login", answer);
+    }
+
+    // Once the branch's own routes are gone, the mirrors are desired again.
+    for (const o of own) {
+      const resource = await resourceOfKind(o.apiVersion, o.kind);
+      const p = resourcePath(o.apiVersion, resource, o.metadata.namespace, o.metadata.name);
+      const deleted = await client.request("DELETE", p);
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+      await waitFor(`${o.kind} feature-login/${o.metadata.name} to be gone`, 30_000, async () =>
+        (await client.request("GET", p)).status === 404 ? true : undefined,
+      );
+    }
+    const afterwards = await sync(hookDefault, "feature-login");
+    assert.ok(find(afterwards.answer, "IngressRoute", "shop"));
+    assert.ok(find(afterwards.answer, "HTTPRoute", "api-v2"));
+    assert.ok(find(afterwards.answer, "ReferenceGrant", "kube-external-sync-feature-login"));
+    await assertAccepted("feature-login", afterwards.answer);
+  });
+});
