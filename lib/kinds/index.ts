@@ -2,7 +2,9 @@ import { RequestError } from "../request.ts";
 import type { AttachmentRule } from "../types.ts";
 import { httpRouteKind } from "./httproute.ts";
 import { ingressKind } from "./ingress.ts";
+import { TRAEFIK_ROUTE_KINDS } from "./ingressroute.ts";
 import type { MirrorKind } from "./kind.ts";
+import { TRAEFIK_MIDDLEWARE_KINDS } from "./middleware.ts";
 import { referenceGrantKind } from "./referencegrant.ts";
 import { serviceKind } from "./service.ts";
 
@@ -12,6 +14,8 @@ export const KINDS: readonly MirrorKind[] = [
   ingressKind,
   httpRouteKind,
   referenceGrantKind,
+  ...TRAEFIK_ROUTE_KINDS,
+  ...TRAEFIK_MIDDLEWARE_KINDS,
 ];
 
 /** A kind as the DecoratorController declares it. */

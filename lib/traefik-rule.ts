@@ -1,0 +1,473 @@
+import { clip, isDnsSubdomain } from "./dns.ts";
+import type { HostMapping } from "./hosts.ts";
+
+// Traefik router rules (`match` of IngressRoute and IngressRouteTCP routes), v2 and v3 syntax.
+//
+// Traefik parses a rule as a Go expression (github.com/vulcand/predicate over go/parser): matcher
+// calls such as Host(`a`) or Headers(`k`, `v`) combined with `&&`, `||`, `!` and parentheses;
+// arguments are Go raw strings (backticks, no escapes) or interpreted strings (double quotes, Go
+// escapes). v2 matchers take any number of arguments (Host(`a`, `b`)), v3 matchers mostly one.
+//
+// The rule is parsed into an AST with source positions and rewritten by splicing: every argument of
+// a host matcher is replaced by its mapped host in the same quote style, and every other byte of the
+// rule (whitespace, other matchers, regular expressions, quotes) is kept exactly as it was. This
+// replaces v1's text rewriter, which dropped text after the first Host, rewrote the first "Host"
+// substring it found (in a header name, in HostRegexp), mangled regexes and ignored double quotes.
+//
+// Left out (reported, never copied with the source's hosts):
+// - syntax errors, and rules longer than MAX_RULE_LENGTH;
+// - rules using a host matcher that cannot be mapped safely (HostRegexp, HostSNIRegexp, HostSNI in
+//   an HTTP rule, `*` in HostSNI: any Host* matcher the dialect does not map);
+// - rules not constrained to a mapped host (see `constrained`): a route without a host in the
+//   target would compete with the source's routes for every host.
+//
+// The parser is linear in the input: one pass of a tokenizer over at most MAX_RULE_LENGTH
+// characters, a recursive descent bounded by MAX_NESTING, and n-ary `&&`/`||` nodes (no deep
+// left-leaning chains to walk).
+
+/** Longest rule parsed; longer rules are left out with a message. */
+export const MAX_RULE_LENGTH = 4096;
+/** Deepest nesting of parentheses and `!` accepted. */
+export const MAX_NESTING = 64;
+
+export interface Span {
+  /** Offset of the first character. */
+  start: number;
+  /** Offset after the last character. */
+  end: number;
+}
+
+export interface StringArg extends Span {
+  /** The string's value (escapes of double-quoted strings decoded). */
+  value: string;
+  quote: "`" | '"';
+}
+
+export type RuleNode =
+  | (Span & { type: "matcher"; name: string; args: StringArg[] })
+  | (Span & { type: "and" | "or"; operands: RuleNode[] })
+  | (Span & { type: "not"; operand: RuleNode })
+  | (Span & { type: "group"; inner: RuleNode });
+
+export type ParseResult = { ok: true; ast: RuleNode } | { ok: false; reason: string };
+
+/** Which matchers of a rule carry hosts. Names are compared case-insensitively, as Traefik v2 does. */
+export interface RuleDialect {
+  /** Matchers whose every argument is a host to map (lowercase). */
+  readonly hostMatchers: readonly string[];
+  /** An argument value meaning "any host": never mapped (HostSNI(`*`)). */
+  readonly catchAll?: string;
+}
+
+/** HTTP routers (IngressRoute): Host and v2's alias HostHeader. */
+export const HTTP_RULES: RuleDialect = { hostMatchers: ["host", "hostheader"] };
+/** TCP routers (IngressRouteTCP): HostSNI; HostSNI(`*`) matches every connection. */
+export const TCP_RULES: RuleDialect = { hostMatchers: ["hostsni"], catchAll: "*" };
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizer
+
+type Token =
+  | (Span & { t: "ident"; name: string })
+  | (Span & { t: "string"; arg: StringArg })
+  | (Span & { t: "(" | ")" | "," | "&&" | "||" | "!" | "eof" });
+
+class RuleSyntaxError extends Error {}
+
+const isIdentStart = (c: number) =>
+  (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+
+const SIMPLE_ESCAPES: Record<string, string> = {
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+  "\\": "\\",
+  '"': '"',
+};
+
+function describe(c: string): string {
+  const code = c.codePointAt(0) ?? 0;
+  return code < 0x20 || code === 0x7f ? `U+${code.toString(16).padStart(4, "0")}` : `"${c}"`;
+}
+
+function tokenize(src: string): Token[] {
+  const tokens: Token[] = [];
+  const fail = (at: number, what: string): never => {
+    throw new RuleSyntaxError(`syntax error at character ${at + 1}: ${what}`);
+  };
+  let i = 0;
+  while (true) {
+    // Whitespace as Go's scanner has it. A line break after an identifier, a string or ")" ends
+    // the expression for Go (an inserted semicolon): Traefik rejects anything after it.
+    let newlineAt = -1;
+    while (i < src.length) {
+      const c = src[i];
+      if (c === "\n" && newlineAt < 0) newlineAt = i;
+      if (c !== " " && c !== "\t" && c !== "\n" && c !== "\r") break;
+      i++;
+    }
+    const prev = tokens[tokens.length - 1];
+    if (
+      newlineAt >= 0 &&
+      i < src.length &&
+      prev !== undefined &&
+      (prev.t === "ident" || prev.t === "string" || prev.t === ")")
+    ) {
+      fail(
+        newlineAt,
+        "a line break after a matcher, a string or ')' ends the rule for Traefik; break lines after && or || instead",
+      );
+    }
+    if (i >= src.length) {
+      tokens.push({ t: "eof", start: i, end: i });
+      return tokens;
+    }
+    const start = i;
+    const c = src.charCodeAt(i);
+    const ch = src[i] as string;
+    if (isIdentStart(c)) {
+      while (i < src.length && (isIdentStart(src.charCodeAt(i)) || isDigit(src.charCodeAt(i)))) i++;
+      tokens.push({ t: "ident", name: src.slice(start, i), start, end: i });
+    } else if (ch === "`") {
+      const close = src.indexOf("`", i + 1);
+      if (close < 0) fail(start, "unterminated string (no closing `)");
+      i = close + 1;
+      // Go drops carriage returns from raw strings.
+      const value = src.slice(start + 1, close).replaceAll("\r", "");
+      tokens.push({ t: "string", arg: { value, quote: "`", start, end: i }, start, end: i });
+    } else if (ch === '"') {
+      i++;
+      let value = "";
+      while (true) {
+        if (i >= src.length) fail(start, 'unterminated string (no closing ")');
+        const d = src[i] as string;
+        if (d === '"') break;
+        if (d === "\n") fail(i, "line break inside a double-quoted string");
+        if (d !== "\\") {
+          value += d;
+          i++;
+          continue;
+        }
+        const e = src[i + 1] ?? "";
+        const simple = SIMPLE_ESCAPES[e];
+        if (simple !== undefined) {
+          value += simple;
+          i += 2;
+        } else if (e === "x" || e === "u" || e === "U") {
+          const n = e === "x" ? 2 : e === "u" ? 4 : 8;
+          const hex = src.slice(i + 2, i + 2 + n);
+          if (hex.length !== n || ![...hex].every((h) => isHex(h.charCodeAt(0))))
+            fail(i, `escape \\${e} needs ${n} hexadecimal digits`);
+          const code = Number.parseInt(hex, 16);
+          if (e === "x") {
+            // A byte: as in Go, values above 0x7f are raw bytes, not valid UTF-8 on their own.
+            value += String.fromCharCode(code);
+          } else {
+            if (code > 0x10ffff || (code >= 0xd800 && code < 0xe000))
+              fail(i, `escape \\${e}${hex} is not a valid Unicode code point`);
+            value += String.fromCodePoint(code);
+          }
+          i += 2 + n;
+        } else if (e >= "0" && e <= "7") {
+          const oct = src.slice(i + 1, i + 4);
+          if (!/^[0-7]{3}$/.test(oct)) fail(i, "octal escape needs 3 octal digits");
+          const code = Number.parseInt(oct, 8);
+          if (code > 255) fail(i, `octal escape \\${oct} is above \\377`);
+          value += String.fromCharCode(code);
+          i += 4;
+        } else {
+          fail(i, `unknown escape sequence \\${e === "" ? "" : describe(e)}`);
+        }
+      }
+      i++;
+      tokens.push({ t: "string", arg: { value, quote: '"', start, end: i }, start, end: i });
+    } else if (ch === "(" || ch === ")" || ch === ",") {
+      i++;
+      tokens.push({ t: ch, start, end: i });
+    } else if ((ch === "&" || ch === "|") && src[i + 1] === ch) {
+      i += 2;
+      tokens.push({ t: ch === "&" ? "&&" : "||", start, end: i });
+    } else if (ch === "!" && src[i + 1] !== "=") {
+      i++;
+      tokens.push({ t: "!", start, end: i });
+    } else {
+      const found = String.fromCodePoint(src.codePointAt(i) ?? 0);
+      fail(start, `unexpected ${describe(found)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser: or := and ("||" and)*; and := unary ("&&" unary)*; unary := "!" unary | primary;
+// primary := "(" or ")" | ident "(" [string ("," string)* [","]] ")"
+
+function tokenText(tok: Token): string {
+  switch (tok.t) {
+    case "eof":
+      return "the end of the rule";
+    case "ident":
+      return `"${clip(tok.name, 30)}"`;
+    case "string":
+      return "a string";
+    default:
+      return `"${tok.t}"`;
+  }
+}
+
+class Parser {
+  private pos = 0;
+  private depth = 0;
+  private readonly tokens: Token[];
+  constructor(tokens: Token[]) {
+    this.tokens = tokens;
+  }
+
+  private peek(): Token {
+    return this.tokens[this.pos] as Token;
+  }
+  private next(): Token {
+    const tok = this.peek();
+    if (tok.t !== "eof") this.pos++;
+    return tok;
+  }
+  private fail(tok: Token, expected: string): never {
+    throw new RuleSyntaxError(
+      `syntax error at character ${tok.start + 1}: expected ${expected}, found ${tokenText(tok)}`,
+    );
+  }
+
+  parseRule(): RuleNode {
+    const node = this.parseBinary("||");
+    const tok = this.peek();
+    if (tok.t !== "eof") this.fail(tok, "&&, || or the end of the rule");
+    return node;
+  }
+
+  private parseBinary(op: "||" | "&&"): RuleNode {
+    const operand = () => (op === "||" ? this.parseBinary("&&") : this.parseUnary());
+    const first = operand();
+    if (this.peek().t !== op) return first;
+    const operands = [first];
+    while (this.peek().t === op) {
+      this.next();
+      operands.push(operand());
+    }
+    const last = operands[operands.length - 1] as RuleNode;
+    return {
+      type: op === "||" ? "or" : "and",
+      operands,
+      start: first.start,
+      end: last.end,
+    };
+  }
+
+  private enter(tok: Token): void {
+    if (++this.depth > MAX_NESTING) {
+      throw new RuleSyntaxError(
+        `syntax error at character ${tok.start + 1}: parentheses and ! nested more than ${MAX_NESTING} deep`,
+      );
+    }
+  }
+
+  private parseUnary(): RuleNode {
+    const tok = this.peek();
+    if (tok.t === "!") {
+      this.next();
+      this.enter(tok);
+      const operand = this.parseUnary();
+      this.depth--;
+      return { type: "not", operand, start: tok.start, end: operand.end };
+    }
+    if (tok.t === "(") {
+      this.next();
+      this.enter(tok);
+      const inner = this.parseBinary("||");
+      this.depth--;
+      const close = this.next();
+      if (close.t !== ")") this.fail(close, "&&, || or )");
+      return { type: "group", inner, start: tok.start, end: close.end };
+    }
+    if (tok.t === "ident") {
+      this.next();
+      const open = this.next();
+      if (open.t !== "(") this.fail(open, `( after the matcher name ${clip(tok.name, 30)}`);
+      const args: StringArg[] = [];
+      while (true) {
+        const arg = this.next();
+        if (arg.t === ")")
+          return { type: "matcher", name: tok.name, args, start: tok.start, end: arg.end };
+        if (arg.t !== "string")
+          this.fail(arg, `a string argument or ) in ${clip(tok.name, 30)}(...)`);
+        args.push(arg.arg);
+        const sep = this.next();
+        if (sep.t === ")")
+          return { type: "matcher", name: tok.name, args, start: tok.start, end: sep.end };
+        if (sep.t !== ",") this.fail(sep, `, or ) in ${clip(tok.name, 30)}(...)`);
+      }
+    }
+    return this.fail(tok, "a matcher such as Host(`example.com`), ( or !");
+  }
+}
+
+/** Parses a Traefik rule; never throws. */
+export function parseRule(rule: string): ParseResult {
+  if (rule.length > MAX_RULE_LENGTH) {
+    return {
+      ok: false,
+      reason: `the rule has ${rule.length} characters; at most ${MAX_RULE_LENGTH} are accepted`,
+    };
+  }
+  try {
+    return { ok: true, ast: new Parser(tokenize(rule)).parseRule() };
+  } catch (e) {
+    if (e instanceof RuleSyntaxError) return { ok: false, reason: e.message };
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis and rewriting
+
+const isHostMatcher = (name: string, dialect: RuleDialect) =>
+  dialect.hostMatchers.includes(name.toLowerCase());
+
+/**
+ * Whether every request the rule matches must carry one of its mapped hosts: a host matcher is;
+ * `A && B` is when either side is; `A || B` when both are; a negation never is (it matches every
+ * other host); other matchers are not.
+ */
+export function constrained(node: RuleNode, dialect: RuleDialect = HTTP_RULES): boolean {
+  switch (node.type) {
+    case "matcher":
+      return isHostMatcher(node.name, dialect) && node.args.length > 0;
+    case "and":
+      return node.operands.some((n) => constrained(n, dialect));
+    case "or":
+      return node.operands.every((n) => constrained(n, dialect));
+    case "not":
+      return false;
+    case "group":
+      return constrained(node.inner, dialect);
+  }
+}
+
+interface HostUse {
+  matcher: string;
+  arg: StringArg;
+  /** Under an odd number of `!`: the route does not serve this host. */
+  negated: boolean;
+}
+
+/** Host matcher arguments in source order; the first unmappable host matcher, if any. */
+function collect(
+  node: RuleNode,
+  dialect: RuleDialect,
+): { uses: HostUse[]; refused: (Span & { name: string }) | undefined; empty: string | undefined } {
+  const uses: HostUse[] = [];
+  let refused: (Span & { name: string }) | undefined;
+  let empty: string | undefined;
+  const walk = (n: RuleNode, negated: boolean): void => {
+    switch (n.type) {
+      case "matcher":
+        if (isHostMatcher(n.name, dialect)) {
+          if (n.args.length === 0) empty ??= n.name;
+          for (const arg of n.args) uses.push({ matcher: n.name, arg, negated });
+        } else if (n.name.toLowerCase().startsWith("host")) {
+          refused ??= { name: n.name, start: n.start, end: n.end };
+        }
+        return;
+      case "and":
+      case "or":
+        for (const o of n.operands) walk(o, negated);
+        return;
+      case "not":
+        walk(n.operand, !negated);
+        return;
+      case "group":
+        walk(n.inner, negated);
+        return;
+    }
+  };
+  walk(node, false);
+  return { uses, refused, empty };
+}
+
+export type RewriteResult =
+  | {
+      ok: true;
+      /** The rule with every host argument replaced, every other byte unchanged. */
+      rule: string;
+      /** The mapped hosts the rule serves (not under a negation), deduplicated, in order. */
+      hosts: string[];
+    }
+  | { ok: false; reason: string };
+
+function quoted(host: string, quote: StringArg["quote"]): string {
+  // A valid DNS name needs no escaping in either quote style.
+  return `${quote}${host}${quote}`;
+}
+
+/**
+ * Rewrites the hosts of a Traefik rule with `mapHost` (applied to each lowercased host argument;
+ * Traefik compares hosts case-insensitively). Never throws.
+ */
+export function rewriteRuleHosts(
+  rule: string,
+  mapHost: (host: string) => HostMapping,
+  dialect: RuleDialect = HTTP_RULES,
+): RewriteResult {
+  const parsed = parseRule(rule);
+  if (!parsed.ok) return parsed;
+  const { uses, refused, empty } = collect(parsed.ast, dialect);
+  if (refused !== undefined) {
+    return {
+      ok: false,
+      reason: `${clip(refused.name, 30)} (character ${refused.start + 1}) cannot be mapped into the target's domain`,
+    };
+  }
+  if (empty !== undefined) return { ok: false, reason: `${clip(empty, 30)}() has no host` };
+  if (!constrained(parsed.ast, dialect)) {
+    return {
+      ok: false,
+      reason: "not limited to a host: a copy would compete with the source's routes",
+    };
+  }
+  let out = "";
+  let at = 0;
+  const hosts = new Set<string>();
+  for (const { matcher, arg, negated } of uses) {
+    const source = arg.value.toLowerCase();
+    if (dialect.catchAll !== undefined && source === dialect.catchAll) {
+      return {
+        ok: false,
+        reason: `${clip(matcher, 30)}(${arg.quote}${dialect.catchAll}${arg.quote}) matches every host and cannot be mapped`,
+      };
+    }
+    if (source === "") return { ok: false, reason: `${clip(matcher, 30)} has an empty host` };
+    const m = mapHost(source);
+    if (!m.ok) return { ok: false, reason: m.reason };
+    if (!isDnsSubdomain(m.host)) {
+      return {
+        ok: false,
+        reason: `mapped host "${clip(m.host, 100)}" is not a valid DNS name for ${clip(matcher, 30)}`,
+      };
+    }
+    out += rule.slice(at, arg.start) + quoted(m.host, arg.quote);
+    at = arg.end;
+    if (!negated) hosts.add(m.host);
+  }
+  out += rule.slice(at);
+  return { ok: true, rule: out, hosts: [...hosts] };
+}
+
+/** The hosts a rule serves (not under a negation), or [] when it is not a valid host rule. */
+export function ruleHosts(rule: string, dialect: RuleDialect = HTTP_RULES): string[] {
+  const r = rewriteRuleHosts(rule, (host) => ({ ok: true, host }), dialect);
+  return r.ok ? r.hosts : [];
+}
