@@ -234,10 +234,14 @@ const COMPONENT_ATTACHMENTS: Record<string, { apiVersion: string; resource: stri
   traefik: [
     { apiVersion: "traefik.io/v1alpha1", resource: "ingressroutes" },
     { apiVersion: "traefik.io/v1alpha1", resource: "middlewares" },
+    { apiVersion: "traefik.io/v1alpha1", resource: "ingressroutetcps" },
+    { apiVersion: "traefik.io/v1alpha1", resource: "middlewaretcps" },
   ],
   "traefik-v2": [
     { apiVersion: "traefik.containo.us/v1alpha1", resource: "ingressroutes" },
     { apiVersion: "traefik.containo.us/v1alpha1", resource: "middlewares" },
+    { apiVersion: "traefik.containo.us/v1alpha1", resource: "ingressroutetcps" },
+    { apiVersion: "traefik.containo.us/v1alpha1", resource: "middlewaretcps" },
   ],
   "gateway-api": [
     { apiVersion: "gateway.networking.k8s.io/v1", resource: "httproutes" },
