@@ -1,9 +1,9 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
-import { type HostContext, mapIngressHost } from "../hosts.ts";
-import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import { mapIngressHost } from "../hosts.ts";
+import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import type { MirrorKind, Remark, Route } from "./kind.ts";
+import { hostContextOf, type MirrorKind, metadataOf, type Remark, type Route } from "./kind.ts";
 import { GATEWAY_GROUP, serviceReferenceGrant } from "./referencegrant.ts";
 
 // Gateway API HTTPRoute mirrors: the source's route with its hostnames moved into the feature
@@ -104,13 +104,7 @@ export const httpRouteKind: MirrorKind = {
     const spec = specOf(source);
     const remarks: Remark[] = [];
     const sourceNamespace = source.metadata.namespace ?? "";
-    const hostCtx: HostContext = {
-      namespace: ctx.namespace,
-      sourceNamespace,
-      ingress: source.metadata.name,
-      topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
-      template: ctx.spec.hostTemplate,
-    };
+    const hostCtx = hostContextOf(source, ctx);
 
     // Hostnames. A route without hostnames matches every host of its listeners: like an Ingress
     // catch-all rule it lands on the feature domain, or is left out when there is none.
@@ -182,10 +176,7 @@ export const httpRouteKind: MirrorKind = {
       }
     }
 
-    const metadata = mirrorMetadata(source, ctx.namespace, {
-      labels: ctx.spec.stripLabels,
-      annotations: ctx.spec.stripAnnotations,
-    });
+    const metadata = metadataOf(source, ctx);
     const mirror = httpRoute(ctx.apiVersion, metadata, out);
     return companions === undefined ? { mirror, remarks } : { mirror, remarks, companions };
   },

@@ -1,9 +1,9 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
-import { type HostContext, mapIngressHost } from "../hosts.ts";
-import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import { mapIngressHost } from "../hosts.ts";
+import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import type { MirrorKind, Remark, Route } from "./kind.ts";
+import { hostContextOf, type MirrorKind, metadataOf, type Remark, type Route } from "./kind.ts";
 
 // Ingress mirrors (DESIGN.md section 6): the source's rules with hosts moved into the feature
 // namespace's domain. Backends are copied unchanged: `service.name: api` resolves in the target
@@ -98,13 +98,7 @@ export const ingressKind: MirrorKind = {
   mirror(source, ctx) {
     const spec = specOf(source);
     const remarks: Remark[] = [];
-    const hostCtx: HostContext = {
-      namespace: ctx.namespace,
-      sourceNamespace: source.metadata.namespace ?? "",
-      ingress: source.metadata.name,
-      topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
-      template: ctx.spec.hostTemplate,
-    };
+    const hostCtx = hostContextOf(source, ctx);
     const mapHost = (host: string | undefined): string | undefined => {
       const m = mapIngressHost(host ?? "", hostCtx);
       if (m.ok) return m.host;
@@ -171,10 +165,7 @@ export const ingressKind: MirrorKind = {
     }
     tls = dedupeTLS(tls);
 
-    const metadata = mirrorMetadata(source, ctx.namespace, {
-      labels: ctx.spec.stripLabels,
-      annotations: ctx.spec.stripAnnotations,
-    });
+    const metadata = metadataOf(source, ctx);
     const out: IngressSpec = { rules: merged, tls };
     if (spec.ingressClassName !== undefined) out.ingressClassName = spec.ingressClassName;
     return { mirror: ingress(ctx.apiVersion, metadata, out), remarks };

@@ -1,7 +1,7 @@
 import { Annotation, Reason } from "../constants.ts";
 import { annotationField, fieldError, formatFieldError } from "../errors.ts";
 import { type HostContext, mapIngressHost } from "../hosts.ts";
-import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import { observedMirrorMetadata } from "../metadata.ts";
 import {
   HTTP_RULES,
   type RuleDialect,
@@ -10,7 +10,14 @@ import {
   TCP_RULES,
 } from "../traefik-rule.ts";
 import type { KubeObject } from "../types.ts";
-import type { MirrorContext, MirrorKind, Remark, Route } from "./kind.ts";
+import {
+  hostContextOf,
+  type MirrorContext,
+  type MirrorKind,
+  metadataOf,
+  type Remark,
+  type Route,
+} from "./kind.ts";
 
 // Traefik IngressRoute and IngressRouteTCP mirrors, for Traefik v3 (traefik.io/v1alpha1) and v2
 // (traefik.containo.us/v1alpha1): one module per kind and group, made by one factory.
@@ -127,13 +134,7 @@ function routeKind(opts: RouteKindOptions): MirrorKind {
       const spec = specOf(source);
       const remarks: Remark[] = [];
       const sourceNamespace = source.metadata.namespace ?? "";
-      const hostCtx: HostContext = {
-        namespace: ctx.namespace,
-        sourceNamespace,
-        ingress: source.metadata.name,
-        topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
-        template: ctx.spec.hostTemplate,
-      };
+      const hostCtx = hostContextOf(source, ctx);
       const crossNamespace = ctx.config.traefikMiddlewares === "crossNamespace";
 
       const routes: Obj[] = [];
@@ -192,10 +193,7 @@ function routeKind(opts: RouteKindOptions): MirrorKind {
         }
       }
 
-      const metadata = mirrorMetadata(source, ctx.namespace, {
-        labels: ctx.spec.stripLabels,
-        annotations: ctx.spec.stripAnnotations,
-      });
+      const metadata = metadataOf(source, ctx);
       return { mirror: { apiVersion: ctx.apiVersion, kind, metadata, spec: out }, remarks };
     },
 

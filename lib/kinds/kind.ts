@@ -1,7 +1,9 @@
 import type { SourceSpec } from "../annotations.ts";
 import type { Config } from "../config.ts";
 import type { Reason } from "../constants.ts";
-import type { KubeObject } from "../types.ts";
+import type { HostContext } from "../hosts.ts";
+import { mirrorMetadata } from "../metadata.ts";
+import type { KubeObject, ObjectMeta } from "../types.ts";
 
 // The one interface every mirrored kind implements. The engine does targeting, skips, conflicts,
 // fail-static and status; a kind module only knows how to shape its own mirror.
@@ -62,4 +64,23 @@ export interface MirrorKind {
   rebuild(observed: KubeObject, ctx: Pick<MirrorContext, "namespace" | "apiVersion">): KubeObject;
   /** The hosts and paths a mirror serves, for kinds that route traffic. */
   routes?(mirror: KubeObject): Route[];
+}
+
+/** Where a source's hosts are mapped to: its annotations first, then the configuration. */
+export function hostContextOf(source: KubeObject, ctx: MirrorContext): HostContext {
+  return {
+    namespace: ctx.namespace,
+    sourceNamespace: source.metadata.namespace ?? "",
+    ingress: source.metadata.name,
+    topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
+    template: ctx.spec.hostTemplate,
+  };
+}
+
+/** The mirror's metadata, with the source's strip lists applied. */
+export function metadataOf(source: KubeObject, ctx: MirrorContext): ObjectMeta {
+  return mirrorMetadata(source, ctx.namespace, {
+    labels: ctx.spec.stripLabels,
+    annotations: ctx.spec.stripAnnotations,
+  });
 }

@@ -1,6 +1,6 @@
-import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import type { MirrorKind } from "./kind.ts";
+import { type MirrorKind, metadataOf } from "./kind.ts";
 
 // Traefik Middleware and MiddlewareTCP mirrors (traefik.io/v1alpha1 and traefik.containo.us/
 // v1alpha1), for config traefikMiddlewares: local, where IngressRoute mirrors keep their middleware
@@ -41,10 +41,7 @@ function middlewareKind(
     versions: ["v1alpha1"],
 
     mirror(source, ctx) {
-      const metadata = mirrorMetadata(source, ctx.namespace, {
-        labels: ctx.spec.stripLabels,
-        annotations: ctx.spec.stripAnnotations,
-      });
+      const metadata = metadataOf(source, ctx);
       return { mirror: middleware(ctx.apiVersion, kind, metadata, source.spec), remarks: [] };
     },
 

@@ -1,8 +1,8 @@
 import { Reason } from "../constants.ts";
 import { isDnsSubdomain, whyNotSubdomain } from "../dns.ts";
-import { mirrorMetadata, observedMirrorMetadata } from "../metadata.ts";
+import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import type { MirrorKind } from "./kind.ts";
+import { type MirrorKind, metadataOf } from "./kind.ts";
 
 // Service mirrors (DESIGN.md section 5): an ExternalName Service of the same name pointing at the
 // source's cluster DNS name, with the source's ports.
@@ -62,10 +62,7 @@ export const serviceKind: MirrorKind = {
         ],
       };
     }
-    const metadata = mirrorMetadata(source, ctx.namespace, {
-      labels: ctx.spec.stripLabels,
-      annotations: ctx.spec.stripAnnotations,
-    });
+    const metadata = metadataOf(source, ctx);
     return {
       mirror: service(ctx.apiVersion, metadata, externalName, portsOf(source)),
       remarks: [],

@@ -21,6 +21,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { load, loadAll } from "js-yaml";
 import { parseConfig } from "../../lib/config.ts";
+import type { NamespaceStatus } from "../../lib/status.ts";
 import { REPO_ROOT } from "./build.ts";
 import {
   type ControlPlane,
@@ -240,19 +241,6 @@ describe("metacontroller/ Kustomize package", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-interface StatusIssue {
-  reason: string;
-  object: string;
-  source?: string;
-  message: string;
-}
-interface NamespaceStatus {
-  mirrors: Record<string, number>;
-  skipped: StatusIssue[];
-  invalid: StatusIssue[];
-  omitted: number;
-}
 
 describe("hook answers for live objects", () => {
   let hook: HookServer | undefined;

@@ -26,6 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadAll } from "js-yaml";
+import type { NamespaceStatus } from "../../lib/status.ts";
 import { ensureRouteCRDs, REPO_ROOT, type RouteCRDs } from "./build.ts";
 import {
   type ControlPlane,
@@ -352,19 +353,6 @@ describe("metacontroller/components", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Hook answers
-
-interface StatusIssue {
-  reason: string;
-  object: string;
-  source?: string;
-  message: string;
-}
-interface NamespaceStatus {
-  mirrors: Record<string, number>;
-  skipped: StatusIssue[];
-  invalid: StatusIssue[];
-  omitted: number;
-}
 
 interface RelatedRule {
   apiVersion: string;
