@@ -4,7 +4,7 @@ import { Annotation, Reason } from "./constants.ts";
 import { formatFieldError } from "./errors.ts";
 import { type DeclaredKind, declaredKinds } from "./kinds/index.ts";
 import type { Route } from "./kinds/kind.ts";
-import { replicatedFrom } from "./metadata.ts";
+import { compareStrings, replicatedFrom } from "./metadata.ts";
 import { RequestError } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
 import { buildStatus, type NamespaceStatus } from "./status.ts";
@@ -217,14 +217,15 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
 
   // Counted per kind; a kind declared in two API groups (Traefik's) is counted once.
   const mirrors: Record<string, number> = {};
-  for (const k of [...kinds].sort((a, b) => a.module.kind.localeCompare(b.module.kind, "en"))) {
+  for (const k of [...kinds].sort((a, b) => compareStrings(a.module.kind, b.module.kind))) {
     mirrors[k.module.kind] =
       (mirrors[k.module.kind] ?? 0) + desired.filter((d) => d.kind === k).length;
   }
   const status = buildStatus(mirrors, issues);
   const attachments = desired
-    .map((d) => d.mirror)
-    .sort((a, b) => objectKey(a).localeCompare(objectKey(b), "en"));
+    .map((d) => ({ key: objectKey(d.mirror), mirror: d.mirror }))
+    .sort((a, b) => compareStrings(a.key, b.key))
+    .map((d) => d.mirror);
   return {
     response: {
       labels: {},

@@ -8,6 +8,14 @@ function neverCopied(key: string): boolean {
   return NEVER_COPIED.some((k) => (k.endsWith("/") ? key.startsWith(k) : key === k));
 }
 
+/**
+ * Orders strings by UTF-16 code units, like Go's sort.Strings. Unlike localeCompare, it does not
+ * depend on the ICU data of the Node build, so every replica and version orders alike.
+ */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** A copy of `map` with keys in sorted order, so answers are byte-identical across runs. */
 export function sortedRecord<V>(map: Record<string, V>): Record<string, V> {
   const out: Record<string, V> = {};

@@ -1,5 +1,6 @@
 import { SKIP_REASONS, STATUS_ENTRY_LIMIT, STATUS_MESSAGE_LIMIT } from "./constants.ts";
 import { clip } from "./dns.ts";
+import { compareStrings } from "./metadata.ts";
 import type { Issue } from "./types.ts";
 
 // The `kube-external-sync.io/status` annotation on a namespace: compact, deterministic JSON that
@@ -14,10 +15,10 @@ export interface NamespaceStatus {
 
 function compareIssues(a: Issue, b: Issue): number {
   return (
-    a.object.localeCompare(b.object, "en") ||
-    (a.source ?? "").localeCompare(b.source ?? "", "en") ||
-    a.reason.localeCompare(b.reason, "en") ||
-    a.message.localeCompare(b.message, "en")
+    compareStrings(a.object, b.object) ||
+    compareStrings(a.source ?? "", b.source ?? "") ||
+    compareStrings(a.reason, b.reason) ||
+    compareStrings(a.message, b.message)
   );
 }
 
