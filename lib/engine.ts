@@ -65,6 +65,14 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
     };
   }
 
+  for (const key of Object.keys(req.attachments)) {
+    if (!kinds.some((k) => k.key === key)) {
+      throw new RequestError(
+        `invalid hook request: request.attachments: Unsupported value: ${JSON.stringify(key)}: not declared in controller.spec.attachments`,
+      );
+    }
+  }
+
   const issues: Issue[] = [];
   const { skip, errors: skipErrors } = parseSkipList(
     req.namespace.metadata.annotations?.[Annotation.skip],

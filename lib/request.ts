@@ -19,20 +19,14 @@ const kubeObject = z.looseObject({
     annotations: stringMap.nullish().transform((v) => v ?? undefined),
   }),
 });
-const objectMap = z.record(
-  z.string(),
-  z
-    .record(z.string(), kubeObject)
-    .nullish()
-    .transform((v) => v ?? {}),
-);
+// Metacontroller sends every group it was asked for, empty or not: a null group is malformed.
+const objectMap = z.record(z.string(), z.record(z.string(), kubeObject));
 const controller = z.looseObject({
   metadata: z.looseObject({ name: z.string().min(1) }),
   spec: z.looseObject({
     attachments: z
       .array(z.looseObject({ apiVersion: z.string().min(1), resource: z.string().min(1) }))
-      .nullish()
-      .transform((v) => v ?? []),
+      .min(1, { error: "the DecoratorController declares no attachments" }),
   }),
 });
 
@@ -53,10 +47,21 @@ const customizeSchema = z.looseObject({
   object: kubeObject.optional(),
 });
 
+/** `request.related["Service.v1"]["develop/api"].metadata`: map keys quoted, like kubectl paths. */
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p) =>
+      typeof p === "number"
+        ? `[${p}]`
+        : /^[A-Za-z_]\w*$/.test(String(p))
+          ? `.${String(p)}`
+          : `[${JSON.stringify(String(p))}]`,
+    )
+    .reduce((out, seg) => out + seg, "request");
+}
+
 function describe(error: z.ZodError): string {
-  const lines = error.issues
-    .slice(0, 5)
-    .map((i) => `${["request", ...i.path].join(".")}: ${i.message}`);
+  const lines = error.issues.slice(0, 5).map((i) => `${fieldPath(i.path)}: ${i.message}`);
   if (error.issues.length > 5) lines.push(`(${error.issues.length - 5} more)`);
   return `invalid hook request: ${lines.join("; ")}`;
 }
