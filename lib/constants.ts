@@ -94,6 +94,11 @@ export const Reason = {
   DefaultBackendDropped: "DefaultBackendDropped",
   /** The mirror's TLS secret is not copied: it must exist in the target namespace. */
   TLSSecretRequired: "TLSSecretRequired",
+  /**
+   * Part of the source is not copied as it is: list items that Metacontroller's apply would merge
+   * into one (it merges lists of objects by `port` or `name`), so every later update would fail.
+   */
+  NotCopied: "NotCopied",
   /** A mirror needs a companion of a kind the DecoratorController does not declare. */
   KindNotDeclared: "KindNotDeclared",
 } as const;

@@ -94,6 +94,30 @@ function httpRoute(
   return { apiVersion, kind: "HTTPRoute", metadata, spec };
 }
 
+/**
+ * Metacontroller's apply merges lists of objects by `name`, so two parentRefs to one Gateway
+ * (different `sectionName` or `port`) would collapse and fail every update. Such references are
+ * merged into one reference to the whole Gateway, and reported.
+ */
+function mergeParentRefs(refs: ObjectRef[], remarks: Remark[]): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  const target = (r: ObjectRef) => JSON.stringify([r.group, r.kind, r.namespace, r.name]);
+  for (const ref of refs) {
+    const same = out.findIndex((o) => isRecord(o) && isRecord(ref) && target(o) === target(ref));
+    if (same < 0) {
+      out.push(ref);
+      continue;
+    }
+    const { sectionName: _s, port: _p, ...whole } = out[same] as ObjectRef;
+    out[same] = whole;
+    remarks.push({
+      reason: Reason.NotCopied,
+      message: `spec.parentRefs: several references to Gateway ${ref.name} are merged into one without sectionName or port, as Metacontroller merges parentRefs by name`,
+    });
+  }
+  return out;
+}
+
 export const httpRouteKind: MirrorKind = {
   kind: "HTTPRoute",
   group: GATEWAY_GROUP,
@@ -146,8 +170,11 @@ export const httpRouteKind: MirrorKind = {
     // Parent references without a namespace meant the source namespace's Gateways.
     const out: HTTPRouteSpec = { ...spec, hostnames };
     if (Array.isArray(spec.parentRefs)) {
-      out.parentRefs = spec.parentRefs.map((p) =>
-        isRecord(p) && p.namespace === undefined ? { ...p, namespace: sourceNamespace } : p,
+      out.parentRefs = mergeParentRefs(
+        spec.parentRefs.map((p) =>
+          isRecord(p) && p.namespace === undefined ? { ...p, namespace: sourceNamespace } : p,
+        ),
+        remarks,
       );
     }
 

@@ -2,7 +2,7 @@ import { Reason } from "../constants.ts";
 import { isDnsSubdomain, whyNotSubdomain } from "../dns.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import { type MirrorKind, metadataOf } from "./kind.ts";
+import { type MirrorKind, metadataOf, type Remark } from "./kind.ts";
 
 // Service mirrors (DESIGN.md section 5): an ExternalName Service of the same name pointing at the
 // source's cluster DNS name, with the source's ports.
@@ -15,7 +15,7 @@ interface ServicePort {
   appProtocol?: string;
 }
 
-/** The port fields an ExternalName Service may carry; never nodePort (the API server rejects it). */
+/** The port fields an ExternalName Service needs; never nodePort (it means nothing there). */
 function portOf(p: ServicePort): ServicePort {
   const out: ServicePort = {};
   if (p.name !== undefined) out.name = p.name;
@@ -62,10 +62,24 @@ export const serviceKind: MirrorKind = {
         ],
       };
     }
-    const metadata = metadataOf(source, ctx);
+    // Metacontroller's apply merges ports by number: two ports with one number (53/TCP and
+    // 53/UDP) would collapse into one and fail every update. An ExternalName Service carries no
+    // traffic itself, so one entry per number keeps all it needs.
+    const ports: ServicePort[] = [];
+    const remarks: Remark[] = [];
+    portsOf(source).forEach((p, i) => {
+      if (p.port !== undefined && ports.some((q) => q.port === p.port)) {
+        remarks.push({
+          reason: Reason.NotCopied,
+          message: `spec.ports[${i}] (${p.port}/${p.protocol ?? "TCP"}) is not copied: a mirror keeps one port per number, as Metacontroller merges ports by number`,
+        });
+      } else {
+        ports.push(p);
+      }
+    });
     return {
-      mirror: service(ctx.apiVersion, metadata, externalName, portsOf(source)),
-      remarks: [],
+      mirror: service(ctx.apiVersion, metadataOf(source, ctx), externalName, ports),
+      remarks,
     };
   },
 
