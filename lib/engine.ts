@@ -177,8 +177,17 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
         for (const r of result.remarks) report(r.reason, r.message);
         if (result.mirror !== undefined) {
           desired.push({ kind, mirror: result.mirror });
-          for (const c of result.companions ?? [])
-            companions.set(objectKey(c), { object: c, source: sourceId });
+          for (const c of result.companions ?? []) {
+            const key = objectKey(c);
+            const seen = companions.get(key);
+            const merge = kinds.find((k) => k.module.kind === c.kind)?.module.mergeCompanions;
+            companions.set(
+              key,
+              seen && merge
+                ? { ...seen, object: merge(seen.object, c) }
+                : (seen ?? { object: c, source: sourceId }),
+            );
+          }
         }
       }
     }

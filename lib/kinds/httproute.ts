@@ -86,6 +86,32 @@ function pointBackendsAt(rule: Rule, namespace: string): { rule: Rule; changed: 
   return { rule: out, changed };
 }
 
+/** Names of the core Services in `namespace` that the rules reference, sorted. */
+function serviceRefsInto(rules: Rule[], namespace: string): string[] {
+  const names = new Set<string>();
+  const visit = (r: unknown) => {
+    if (!isRecord(r)) return;
+    const ref = r as ObjectRef;
+    const service = (ref.group ?? "") === "" && (ref.kind ?? "Service") === "Service";
+    if (service && ref.namespace === namespace && typeof ref.name === "string") names.add(ref.name);
+  };
+  const visitFilters = (filters: unknown) => {
+    for (const f of Array.isArray(filters) ? filters : []) {
+      if (!isRecord(f)) continue;
+      for (const value of Object.values(f)) if (isRecord(value)) visit(value.backendRef);
+    }
+  };
+  for (const rule of rules) {
+    if (!isRecord(rule)) continue;
+    visitFilters(rule.filters);
+    for (const b of Array.isArray(rule.backendRefs) ? rule.backendRefs : []) {
+      visit(b);
+      if (isRecord(b)) visitFilters(b.filters);
+    }
+  }
+  return [...names].sort();
+}
+
 function httpRoute(
   apiVersion: string,
   metadata: KubeObject["metadata"],
@@ -181,25 +207,32 @@ export const httpRouteKind: MirrorKind = {
     let companions: KubeObject[] | undefined;
     if (Array.isArray(spec.rules)) {
       out.rules = spec.rules;
+      const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
       if (ctx.config.gatewayBackends === "source") {
-        const moved = spec.rules.map((r) =>
-          isRecord(r) ? pointBackendsAt(r, sourceNamespace) : { rule: r, changed: 0 },
-        );
-        if (moved.some((m) => m.changed > 0)) {
-          const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
-          if (grantVersion === undefined) {
-            remarks.push({
-              reason: Reason.KindNotDeclared,
-              message:
-                'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
-            });
-          } else {
-            out.rules = moved.map((m) => m.rule);
-            companions = [
-              serviceReferenceGrant(grantVersion, sourceNamespace, ctx.namespace, "HTTPRoute"),
-            ];
-          }
+        if (grantVersion === undefined) {
+          remarks.push({
+            reason: Reason.KindNotDeclared,
+            message:
+              'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
+          });
+        } else {
+          out.rules = spec.rules.map((r) =>
+            isRecord(r) ? pointBackendsAt(r, sourceNamespace).rule : r,
+          );
         }
+      }
+      // Every Service the mirror reaches in the source namespace, moved there or named there by the
+      // source, needs the grant; it names exactly those Services.
+      const reached = serviceRefsInto(out.rules, sourceNamespace);
+      if (reached.length > 0 && grantVersion !== undefined) {
+        companions = [
+          serviceReferenceGrant(grantVersion, sourceNamespace, ctx.namespace, "HTTPRoute", reached),
+        ];
+      } else if (reached.length > 0 && ctx.config.gatewayBackends === "local") {
+        remarks.push({
+          reason: Reason.KindNotDeclared,
+          message: `backendRefs to ${reached.join(", ")} in ${sourceNamespace} need a ReferenceGrant there, and the controller does not declare ReferenceGrant`,
+        });
       }
     }
 

@@ -58,6 +58,8 @@ export interface MirrorKind {
    * namespaces, so the customize hook asks for exactly those (and sees unmanaged ones).
    */
   companionNames?(target: string): string[];
+  /** For auxiliary kinds: one companion from two that several mirrors asked for under one name. */
+  mergeCompanions?(a: KubeObject, b: KubeObject): KubeObject;
   /** The mirror of `source` in `ctx.namespace`. */
   mirror(source: KubeObject, ctx: MirrorContext): MirrorResult;
   /** An observed mirror reduced to the fields the hook owns, to keep it unchanged (fail-static). */

@@ -34,12 +34,16 @@ function grant(apiVersion: string, metadata: ObjectMeta, spec: GrantSpec): KubeO
   return { apiVersion, kind: "ReferenceGrant", metadata, spec };
 }
 
-/** The grant in `sourceNamespace` that lets `fromKind` objects in `target` reference Services. */
+/**
+ * The grant in `sourceNamespace` that lets `fromKind` objects in `target` reference the named
+ * Services there, and no others.
+ */
 export function serviceReferenceGrant(
   apiVersion: string,
   sourceNamespace: string,
   target: string,
   fromKind: string,
+  services: readonly string[],
 ): KubeObject {
   return grant(
     apiVersion,
@@ -50,7 +54,7 @@ export function serviceReferenceGrant(
     },
     {
       from: [{ group: GATEWAY_GROUP, kind: fromKind, namespace: target }],
-      to: [{ group: "", kind: "Service" }],
+      to: services.map((name) => ({ group: "", kind: "Service", name })),
     },
   );
 }
@@ -62,6 +66,20 @@ export const referenceGrantKind: MirrorKind = {
   versions: ["v1beta1", "v1"],
   auxiliary: true,
   companionNames: (target) => [referenceGrantName(target)],
+
+  // Several routes share the grant of a target namespace: it names every Service any of them
+  // reaches.
+  mergeCompanions(a, b) {
+    const spec = (o: KubeObject) => (o.spec ?? {}) as Partial<GrantSpec>;
+    const to = new Map<string, unknown>();
+    for (const entry of [...(spec(a).to ?? []), ...(spec(b).to ?? [])]) {
+      to.set(JSON.stringify(entry), entry);
+    }
+    const merged = [...to.entries()]
+      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+      .map(([, e]) => e);
+    return { ...a, spec: { ...spec(a), to: merged } };
+  },
 
   mirror() {
     // Never called: the engine does not treat an auxiliary kind as a source.

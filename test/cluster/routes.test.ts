@@ -622,7 +622,8 @@ describe("hook answers for live route objects", () => {
     assert.equal(grant.metadata.namespace, "develop");
     assert.deepEqual(grant.spec as ReferenceGrantSpec, {
       from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "feature-login" }],
-      to: [{ group: "", kind: "Service" }],
+      // Only the Services the mirror reaches in develop, not every Service there.
+      to: [{ group: "", kind: "Service", name: "example-api" }],
     });
 
     await assertAccepted("feature-login", answer);
