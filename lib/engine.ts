@@ -91,6 +91,26 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   let anyInvalid = false;
   const declared = (group: string, kindName: string) =>
     kinds.find((k) => k.module.group === group && k.module.kind === kindName)?.apiVersion;
+  // Hosts served in the source namespaces, by any object of a routing kind. A mirror never serves
+  // one: a namespace named like a host label (`api`) would otherwise take `api.example.com` over.
+  let servedHosts: Map<string, string> | undefined;
+  const hostsServedBySources = (): Map<string, string> => {
+    if (servedHosts === undefined) {
+      servedHosts = new Map();
+      for (const k of kinds) {
+        for (const ns of config.sourceNamespaces) {
+          for (const o of k.module.routes ? objectsIn(req.related[k.key] ?? {}, ns) : []) {
+            for (const r of k.module.routes?.(o) ?? []) {
+              if (r.host !== "" && !servedHosts.has(r.host)) {
+                servedHosts.set(r.host, `${o.kind} ${ns}/${o.metadata.name}`);
+              }
+            }
+          }
+        }
+      }
+    }
+    return servedHosts;
+  };
   for (const kind of kinds) {
     // Metacontroller always sends a group for every declared attachment and every customize rule.
     // A missing group means an incomplete request (for example no customize hook configured), and
@@ -175,7 +195,15 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           declared,
         });
         for (const r of result.remarks) report(r.reason, r.message);
-        if (result.mirror !== undefined) {
+        const taken =
+          result.mirror &&
+          kind.module.routes?.(result.mirror).find((r) => hostsServedBySources().has(r.host));
+        if (result.mirror !== undefined && taken !== undefined) {
+          report(
+            Reason.HostCollision,
+            `would serve ${taken.host}, which ${hostsServedBySources().get(taken.host)} serves: not mirrored (use host-template, or another namespace name)`,
+          );
+        } else if (result.mirror !== undefined) {
           desired.push({ kind, mirror: result.mirror });
           for (const c of result.companions ?? []) {
             const key = objectKey(c);
@@ -265,26 +293,27 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
 
 /** Mirrors that route the same host and path: both are kept, and reported. */
 function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObject }[]): Issue[] {
-  const byRoute = new Map<string, { object: string; source: string | undefined }[]>();
+  const byRoute = new Map<string, { id: string; object: string; source: string | undefined }[]>();
   for (const { kind, mirror } of desired) {
     const routes: Route[] = kind.module.routes?.(mirror) ?? [];
     const owner = {
+      id: objectKey(mirror),
       object: `${mirror.kind}/${mirror.metadata.name}`,
       source: replicatedFrom(mirror),
     };
     for (const r of routes) {
       const key = `${r.host}${r.path}`;
       const owners = byRoute.get(key) ?? [];
-      if (!owners.some((o) => o.object === owner.object)) owners.push(owner);
+      if (!owners.some((o) => o.id === owner.id)) owners.push(owner);
       byRoute.set(key, owners);
     }
   }
   const issues: Issue[] = [];
   for (const [route, owners] of byRoute) {
     if (owners.length < 2) continue;
-    for (const { object, source } of owners) {
+    for (const { id, object, source } of owners) {
       const others = owners
-        .filter((o) => o.object !== object)
+        .filter((o) => o.id !== id)
         .map((o) => o.object)
         .join(", ");
       const message = `${route} is also served by ${others}; set host-template on a source to tell them apart`;

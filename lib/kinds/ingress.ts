@@ -40,8 +40,18 @@ function appendUnique<T>(into: T[], items: readonly T[]): void {
   }
 }
 
-/** Merges rules that ended up with the same host; their paths are concatenated, deduplicated. */
-function mergeRules(rules: IngressRule[]): IngressRule[] {
+interface IngressPath {
+  path?: string;
+  pathType?: string;
+  backend?: unknown;
+}
+
+/**
+ * Merges rules that ended up with the same host; their paths are concatenated, deduplicated. Two
+ * source hosts can map to one (`api.example.com` and `www.example.com` both to `N.example.com`):
+ * the same path with different backends is then ambiguous, and reported.
+ */
+function mergeRules(rules: IngressRule[], remarks: Remark[]): IngressRule[] {
   const byHost = new Map<string, IngressRule>();
   for (const rule of rules) {
     const key = rule.host ?? "";
@@ -55,6 +65,20 @@ function mergeRules(rules: IngressRule[]): IngressRule[] {
       );
     } else if (rule.http) {
       const paths = seen.http ? asArray(seen.http.paths) : [];
+      for (const p of asArray(rule.http.paths) as IngressPath[]) {
+        const clash = (paths as IngressPath[]).find(
+          (q) =>
+            q.path === p.path &&
+            q.pathType === p.pathType &&
+            JSON.stringify(q.backend) !== JSON.stringify(p.backend),
+        );
+        if (clash) {
+          remarks.push({
+            reason: Reason.HostCollision,
+            message: `${key}${p.path ?? "/"} gets two backends: several source hosts map to ${key}; set host-template to tell them apart`,
+          });
+        }
+      }
       appendUnique(paths, asArray(rule.http.paths));
       seen.http = { ...seen.http, paths };
     }
@@ -129,7 +153,7 @@ export const ingressKind: MirrorKind = {
       });
       return { mirror: undefined, remarks };
     }
-    const merged = mergeRules(rules);
+    const merged = mergeRules(rules, remarks);
 
     const secret = ctx.spec.tldSecretName;
     let tls: IngressTLS[] = [];
