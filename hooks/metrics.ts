@@ -7,6 +7,7 @@ import type { SyncOutcome } from "../lib/engine.ts";
 const PREFIX = "kube_external_sync_";
 /** Namespaces remembered for the outcome gauges; far above any real cluster. */
 const MAX_NAMESPACES = 100_000;
+const OUTCOME_TTL_MS = 60 * 60 * 1000;
 
 export interface Metrics {
   registry: Registry;
@@ -34,21 +35,23 @@ export function createMetrics(): Metrics {
 
   // The server is stateless; these gauges sum the last answer for each namespace this replica
   // computed, which is what "mirrors desired" means for a per-namespace hook.
-  const outcomes = new Map<string, SyncOutcome["counts"]>();
-  const sum = (pick: (c: SyncOutcome["counts"]) => number) => {
-    let total = 0;
-    for (const c of outcomes.values()) total += pick(c);
-    return total;
+  // Entries not refreshed for an hour are dropped: Metacontroller re-syncs every namespace every
+  // 30 minutes, so an older entry is a namespace that is gone or served by another replica.
+  const outcomes = new Map<string, { counts: SyncOutcome["counts"]; at: number }>();
+  const current = (): SyncOutcome["counts"][] => {
+    const oldest = Date.now() - OUTCOME_TTL_MS;
+    for (const [ns, o] of outcomes) if (o.at < oldest) outcomes.delete(ns);
+    return [...outcomes.values()].map((o) => o.counts);
   };
   new Gauge({
     name: `${PREFIX}mirrors_desired`,
-    help: "Mirrors desired per kind, over the last sync of each namespace this replica answered.",
+    help: "Mirrors desired per kind, over the last sync of each namespace this replica answered within the hour.",
     labelNames: ["kind"],
     registers: [registry],
     collect() {
       this.reset();
       const byKind = new Map<string, number>();
-      for (const c of outcomes.values()) {
+      for (const c of current()) {
         for (const [kind, n] of Object.entries(c.mirrors))
           byKind.set(kind, (byKind.get(kind) ?? 0) + n);
       }
@@ -60,15 +63,16 @@ export function createMetrics(): Metrics {
     help: "Mirrors withheld because of a conflict, over the last sync of each namespace.",
     registers: [registry],
     collect() {
-      this.set(sum((c) => c.conflicts));
+      this.set(current().reduce((n, c) => n + c.conflicts, 0));
     },
   });
   new Gauge({
     name: `${PREFIX}invalid_sources`,
-    help: "Sources with invalid annotations seen by the last sync of each namespace.",
+    help: "Distinct sources with invalid annotations, over the last sync of each namespace.",
     registers: [registry],
     collect() {
-      this.set(sum((c) => c.invalidSources));
+      // Every namespace reports an invalid source (its targets are unknown): count it once.
+      this.set(new Set(current().flatMap((c) => c.invalidSourceIds)).size);
     },
   });
 
@@ -84,7 +88,7 @@ export function createMetrics(): Metrics {
         return;
       }
       if (!outcomes.has(namespace) && outcomes.size >= MAX_NAMESPACES) return;
-      outcomes.set(namespace, counts);
+      outcomes.set(namespace, { counts, at: Date.now() });
     },
   };
 }

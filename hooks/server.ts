@@ -51,8 +51,11 @@ function main(): void {
     logger.fatal({ err }, "cannot listen");
     process.exit(1);
   });
-  // Metacontroller keeps connections alive; idle ones must not outlive a shutdown.
-  server.keepAliveTimeout = 65_000;
+  // Metacontroller (Go's HTTP client) closes idle connections after 90 s. Keeping ours open
+  // longer means the client, not the server, ends an idle connection, so a request never races a
+  // server-side close (Go does not retry a POST that hits one).
+  server.keepAliveTimeout = 95_000;
+  server.headersTimeout = 100_000;
 
   // Responses not yet sent when shutdown starts close their connection: Metacontroller keeps
   // connections alive, and an idle kept-alive connection would hold server.close() open.

@@ -27,7 +27,13 @@ export interface SyncOutcome {
   /** The status written to the namespace; undefined for namespaces that never get mirrors. */
   status: NamespaceStatus | undefined;
   /** Uncapped counts, for metrics. */
-  counts: { mirrors: Record<string, number>; conflicts: number; invalidSources: number };
+  counts: {
+    mirrors: Record<string, number>;
+    conflicts: number;
+    invalidSources: number;
+    /** `Kind namespace/name` of each source reported invalid, so metrics can count them once. */
+    invalidSourceIds: string[];
+  };
 }
 
 interface Claim {
@@ -61,7 +67,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
         resyncAfterSeconds: 0,
       },
       status: undefined,
-      counts: { mirrors: {}, conflicts: 0, invalidSources: 0 },
+      counts: { mirrors: {}, conflicts: 0, invalidSources: 0, invalidSourceIds: [] },
     };
   }
 
@@ -271,6 +277,13 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
     .map((d) => ({ key: objectKey(d.mirror), mirror: d.mirror }))
     .sort((a, b) => compareStrings(a.key, b.key))
     .map((d) => d.mirror);
+  const invalidSourceIds = [
+    ...new Set(
+      issues
+        .filter((i) => i.reason === Reason.InvalidAnnotation && i.source)
+        .map((i) => `${i.object.split("/")[0]} ${i.source}`),
+    ),
+  ].sort();
   return {
     response: {
       labels: {},
@@ -282,11 +295,8 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
     counts: {
       mirrors,
       conflicts: issues.filter((i) => i.reason === Reason.Conflict).length,
-      invalidSources: new Set(
-        issues
-          .filter((i) => i.reason === Reason.InvalidAnnotation && i.source)
-          .map((i) => `${i.object} ${i.source}`),
-      ).size,
+      invalidSources: invalidSourceIds.length,
+      invalidSourceIds,
     },
   };
 }
