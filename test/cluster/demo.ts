@@ -24,13 +24,19 @@ import {
   stopProcessGroup,
 } from "./harness.ts";
 import {
+  applyExampleSources,
+  dryRunEach,
+  EXAMPLE_SOURCES,
+  STATUS_ANNOTATION,
+  statusAnnotation,
+} from "./hook-requests.ts";
+import {
   buildSyncRequest,
   describeMirror,
   type Json,
   KubeClient,
   type KubeObject,
   postJson,
-  runCommand,
   type SyncResponse,
 } from "./kube.ts";
 
@@ -190,18 +196,8 @@ async function up(): Promise<void> {
     saveState(state);
     console.log(`  listening on ${hook.url} (CONFIG_FILE=examples/config.yaml)`);
 
-    console.log("==> kubectl apply -f examples/develop.yaml -f examples/feature-namespaces.yaml");
-    const kubectl = (...args: string[]) =>
-      runCommand(binaries.kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, ...args], {
-        cwd: REPO_ROOT,
-      });
-    const applied = await kubectl(
-      "apply",
-      "-f",
-      "examples/develop.yaml",
-      "-f",
-      "examples/feature-namespaces.yaml",
-    );
+    console.log(`==> kubectl apply ${EXAMPLE_SOURCES.map((f) => `-f ${f}`).join(" ")}`);
+    const applied = await applyExampleSources(cp);
     process.stdout.write(`${applied.stdout.trimEnd().replace(/^/gm, "  ")}\n`);
     if (applied.code !== 0) throw new Error(`kubectl apply failed:\n${applied.stderr}`);
 
@@ -226,9 +222,9 @@ async function up(): Promise<void> {
         continue;
       }
       const answer = res.json as unknown as SyncResponse;
-      for (const obj of answer.attachments) {
-        const r = await client.dryRunCreate(obj);
-        if (r.status === 201 && r.warnings.length === 0) {
+      const verdicts = await dryRunEach(answer.attachments, (obj) => client.dryRunCreate(obj));
+      for (const { obj, response: r, accepted } of verdicts) {
+        if (accepted) {
           console.log(`  valid     ${describeMirror(obj)}`);
         } else {
           rejected++;
@@ -238,7 +234,7 @@ async function up(): Promise<void> {
       }
       if (answer.attachments.length === 0) console.log("  (none)");
       console.log(
-        `  status annotation: kube-external-sync.io/status=${answer.annotations?.["kube-external-sync.io/status"] ?? "(none)"}`,
+        `  status annotation: ${STATUS_ANNOTATION}=${statusAnnotation(answer) ?? "(none)"}`,
       );
     }
 

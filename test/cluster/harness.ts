@@ -9,6 +9,7 @@
 // Unless `persistent` is set (the demo), 'exit', SIGINT, SIGTERM and SIGHUP handlers kill whatever
 // is still running, so a failed or interrupted test leaves nothing behind.
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -18,9 +19,11 @@ import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { dump } from "js-yaml";
 import { type Binaries, ensureBinaries, REPO_ROOT } from "./build.ts";
+import { type CommandResult, runCommand } from "./kube.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -516,6 +519,53 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await stop();
     throw e;
   }
+}
+
+/** The control plane's kubectl with its kubeconfig, run from the repository root. */
+export function runKubectl(
+  cp: Pick<ControlPlane, "binaries" | "kubeconfigPath">,
+  args: readonly string[],
+  input?: string,
+): Promise<CommandResult> {
+  return runCommand(cp.binaries.kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, ...args], {
+    cwd: REPO_ROOT,
+    input,
+  });
+}
+
+export interface TestControlPlane {
+  /** The running control plane (fails the test if it did not start). */
+  plane(): ControlPlane;
+  kubectl(...args: string[]): Promise<CommandResult>;
+}
+
+/**
+ * For a test file: starts a control plane before its tests, then runs `setup` on it, and stops it
+ * after them.
+ */
+export function controlPlaneForTests(
+  setup: (cp: ControlPlane) => Promise<void> | void = () => {},
+): TestControlPlane {
+  let cp: ControlPlane | undefined;
+  before(
+    async () => {
+      cp = await startControlPlane({ log: (l) => console.log(l) });
+      await setup(cp);
+    },
+    // Builds the binaries first if `make cluster` has not; the apiserver alone needs up to a minute.
+    { timeout: 20 * 60_000 },
+  );
+  after(
+    async () => {
+      await cp?.stop();
+    },
+    { timeout: 60_000 },
+  );
+  const plane = () => {
+    assert.ok(cp, "the control plane did not start");
+    return cp;
+  };
+  return { plane, kubectl: (...args) => runKubectl(plane(), args) };
 }
 
 // ---------------------------------------------------------------------------------------------

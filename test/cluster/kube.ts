@@ -222,11 +222,14 @@ export async function buildSyncRequest(
         byName[`${ns}/${o.metadata.name}`] = o;
       }
     }
-    related[k.key] = Object.fromEntries(
-      Object.entries(byName).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    );
+    related[k.key] = sortedByKey(Object.entries(byName));
   }
   return { controller, object, attachments, related, finalizing: false };
+}
+
+/** An object with its keys in byte order, as Go's encoding/json writes a map. */
+export function sortedByKey<T>(entries: Iterable<[string, T]>): Record<string, T> {
+  return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 export async function postJson(

@@ -21,60 +21,33 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { load, loadAll } from "js-yaml";
 import { parseConfig } from "../../lib/config.ts";
-import type { NamespaceStatus } from "../../lib/status.ts";
 import { REPO_ROOT } from "./build.ts";
+import { controlPlaneForTests, type HookServer, startHookServer, waitFor } from "./harness.ts";
 import {
-  type ControlPlane,
-  type HookServer,
-  startControlPlane,
-  startHookServer,
-  waitFor,
-} from "./harness.ts";
+  applyExampleSources,
+  assertAccepted,
+  assertPackageDryRun,
+  assertReadBack,
+  customize,
+  EXAMPLE_SOURCES,
+  sync as postSync,
+} from "./hook-requests.ts";
 import {
   buildSyncRequest,
   type Json,
   KubeClient,
   type KubeObject,
-  postJson,
   resourcePath,
-  runCommand,
   type SyncResponse,
 } from "./kube.ts";
 
 const PKG_DIR = path.join(REPO_ROOT, "metacontroller");
 const NS = "kube-external-sync";
-const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
-let cp: ControlPlane | undefined;
 let client: KubeClient;
-
-function plane(): ControlPlane {
-  assert.ok(cp, "the control plane did not start");
-  return cp;
-}
-
-function kubectl(...args: string[]) {
-  const c = plane();
-  return runCommand(c.binaries.kubectl, [`--kubeconfig=${c.kubeconfigPath}`, ...args], {
-    cwd: REPO_ROOT,
-  });
-}
-
-before(
-  async () => {
-    cp = await startControlPlane({ log: (l) => console.log(l) });
-    client = new KubeClient(cp);
-  },
-  // Builds the binaries first if `make cluster` has not; the apiserver alone needs up to a minute.
-  { timeout: 20 * 60_000 },
-);
-
-after(
-  async () => {
-    await cp?.stop();
-  },
-  { timeout: 60_000 },
-);
+const { plane, kubectl } = controlPlaneForTests((cp) => {
+  client = new KubeClient(cp);
+});
 
 interface Rendered extends KubeObject {
   spec?: { [k: string]: Json };
@@ -195,48 +168,7 @@ describe("metacontroller/ Kustomize package", () => {
     const group = await client.request("GET", "/apis/metacontroller.k8s.io/v1alpha1");
     assert.equal(group.status, 404);
 
-    // A namespaced object cannot be dry-run into a namespace that does not exist (the
-    // NamespaceLifecycle admission plugin rejects it), so the Namespace is created for real.
-    const created = await runCommand(
-      plane().binaries.kubectl,
-      [`--kubeconfig=${plane().kubeconfigPath}`, "apply", "-f", "-"],
-      { input: JSON.stringify(only(docs, "Namespace")) },
-    );
-    assert.equal(created.code, 0, created.stderr);
-
-    const dry = await kubectl(
-      "apply",
-      "-k",
-      "metacontroller/",
-      "--dry-run=server",
-      "--validate=strict",
-    );
-    // One line per object kubectl sent; everything but the DecoratorController went through.
-    const accepted = dry.stdout
-      .trim()
-      .split("\n")
-      .filter((l) => l.endsWith("(server dry run)"))
-      .map((l) => l.split(" ")[0]);
-    const expected = docs
-      .filter((d) => d.kind !== "DecoratorController")
-      .map((d) => {
-        const [group] = d.apiVersion.split("/");
-        const kind = d.kind.toLowerCase();
-        return d.apiVersion.includes("/") && group !== "v1"
-          ? `${kind}.${group}/${d.metadata.name}`
-          : `${kind}/${d.metadata.name}`;
-      });
-    assert.deepEqual(accepted.sort(), expected.sort(), dry.stdout + dry.stderr);
-    assert.notEqual(dry.code, 0, "kubectl reports the DecoratorController it could not map");
-    const errors = dry.stderr
-      .trim()
-      .split("\n")
-      .filter((l) => l.startsWith("error"));
-    assert.equal(errors.length, 1, dry.stderr);
-    assert.match(
-      errors[0] ?? "",
-      /resource mapping not found for name: "kube-external-sync" namespace: "" .*no matches for kind "DecoratorController" in version "metacontroller\.k8s\.io\/v1alpha1"/,
-    );
+    await assertPackageDryRun(plane(), "metacontroller/", docs, only(docs, "Namespace"));
   });
 });
 
@@ -248,13 +180,7 @@ describe("hook answers for live objects", () => {
 
   before(async () => {
     const c = plane();
-    const applied = await kubectl(
-      "apply",
-      "-f",
-      "examples/develop.yaml",
-      "-f",
-      "examples/feature-namespaces.yaml",
-    );
+    const applied = await applyExampleSources(c);
     assert.equal(applied.code, 0, applied.stderr);
     hook = await startHookServer({
       kubeconfig: c.kubeconfigPath,
@@ -272,35 +198,7 @@ describe("hook answers for live objects", () => {
   async function sync(namespace: string) {
     assert.ok(hook);
     const request = await buildSyncRequest(client, controller, namespace, ["develop", namespace]);
-    const res = await postJson(`${hook.url}/sync`, request);
-    assert.equal(res.status, 200, JSON.stringify(res.json));
-    const answer = res.json as unknown as SyncResponse;
-    const statusText = answer.annotations?.["kube-external-sync.io/status"];
-    assert.ok(statusText, "the answer carries the status annotation");
-    return { request, answer, status: JSON.parse(statusText) as NamespaceStatus };
-  }
-
-  /** Every mirror, and the parent's new metadata, through a server-side dry run. */
-  async function assertAccepted(namespace: string, answer: SyncResponse) {
-    const rejected: string[] = [];
-    for (const obj of answer.attachments) {
-      assert.equal(obj.metadata.namespace, namespace);
-      assert.equal(obj.metadata.annotations?.[LAST_APPLIED], undefined, "never copied");
-      const r = await client.dryRunCreate(obj);
-      if (r.status !== 201 || r.warnings.length > 0) {
-        rejected.push(
-          `${obj.kind}/${obj.metadata.name}: ${r.status} ${r.warnings.join("; ")} ${JSON.stringify(r.body)}`,
-        );
-      }
-    }
-    assert.deepEqual(rejected, [], "every mirror is accepted by the API server");
-    const patch = await client.request(
-      "PATCH",
-      `${resourcePath("v1", "namespaces", undefined, namespace)}?dryRun=All&fieldValidation=Strict`,
-      { metadata: { labels: answer.labels ?? {}, annotations: answer.annotations ?? {} } },
-      "application/merge-patch+json",
-    );
-    assert.equal(patch.status, 200, JSON.stringify(patch.body));
+    return { request, ...(await postSync(hook.url, request)) };
   }
 
   function names(answer: SyncResponse, kind: string): string[] {
@@ -311,21 +209,14 @@ describe("hook answers for live objects", () => {
   }
 
   test("the examples were created and read back", async () => {
-    for (const file of ["examples/develop.yaml", "examples/feature-namespaces.yaml"]) {
+    for (const file of EXAMPLE_SOURCES) {
       const docs = loadAll(await readFile(path.join(REPO_ROOT, file), "utf8")) as KubeObject[];
       for (const d of docs) {
         const resource = { Namespace: "namespaces", Service: "services", Ingress: "ingresses" }[
           d.kind
         ];
         assert.ok(resource, d.kind);
-        const live = await client.get(
-          resourcePath(d.apiVersion, resource, d.metadata.namespace, d.metadata.name),
-        );
-        assert.equal(live.metadata.uid === undefined, false, `${d.kind} ${d.metadata.name}`);
-        // kubectl apply adds its last-applied annotation to the sources: the hook must not copy it.
-        const { [LAST_APPLIED]: lastApplied, ...annotations } = live.metadata.annotations ?? {};
-        assert.ok(lastApplied, `${d.kind} ${d.metadata.name} was created by kubectl apply`);
-        assert.deepEqual(annotations, { ...d.metadata.annotations });
+        const live = await assertReadBack(client, d, resource);
         assert.deepEqual(live.metadata.labels ?? {}, {
           ...(d.kind === "Namespace" ? { "kubernetes.io/metadata.name": d.metadata.name } : {}),
           ...d.metadata.labels,
@@ -337,10 +228,7 @@ describe("hook answers for live objects", () => {
   test("customize asks for exactly what the sync requests below contain", async () => {
     assert.ok(hook);
     for (const ns of ["feature-login", "checkout-redesign"]) {
-      const parent = await client.get(resourcePath("v1", "namespaces", undefined, ns));
-      const res = await postJson(`${hook.url}/customize`, { controller, parent });
-      assert.equal(res.status, 200);
-      const rules = (res.json as { relatedResources: Record<string, Json>[] }).relatedResources;
+      const { rules } = await customize(client, hook.url, controller, ns);
       const got = rules.map((r) => `${r.apiVersion} ${r.resource} ${r.namespace}`).sort();
       const want = ["develop", ns]
         .flatMap((n) => [`v1 services ${n}`, `networking.k8s.io/v1 ingresses ${n}`])
@@ -375,7 +263,7 @@ describe("hook answers for live objects", () => {
       "api.feature-login.example.com",
       "feature-login.example.com",
     ]);
-    await assertAccepted("feature-login", answer);
+    await assertAccepted(client, "feature-login", answer);
   });
 
   test("checkout-redesign (label selector, skip annotation) gets 2 Services and 1 Ingress", async () => {
@@ -387,7 +275,7 @@ describe("hook answers for live objects", () => {
       status.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/example-api"),
       JSON.stringify(status),
     );
-    await assertAccepted("checkout-redesign", answer);
+    await assertAccepted(client, "checkout-redesign", answer);
   });
 
   test("an unmanaged Service in the target is reported as Conflict and its mirror is not returned", async () => {
@@ -426,7 +314,7 @@ describe("hook answers for live objects", () => {
       ),
       JSON.stringify(status),
     );
-    await assertAccepted("feature-login", answer);
+    await assertAccepted(client, "feature-login", answer);
 
     // Once the branch's own Service is gone, the mirror is desired again.
     const deleted = await client.request(
@@ -443,6 +331,6 @@ describe("hook answers for live objects", () => {
     });
     const after = await sync("feature-login");
     assert.deepEqual(names(after.answer, "Service"), ["example-api", "example-web", "postgres"]);
-    await assertAccepted("feature-login", after.answer);
+    await assertAccepted(client, "feature-login", after.answer);
   });
 });

@@ -26,50 +26,34 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadAll } from "js-yaml";
-import type { NamespaceStatus } from "../../lib/status.ts";
 import { ensureRouteCRDs, REPO_ROOT, type RouteCRDs } from "./build.ts";
+import { controlPlaneForTests, type HookServer, startHookServer, waitFor } from "./harness.ts";
 import {
-  type ControlPlane,
-  type HookServer,
-  startControlPlane,
-  startHookServer,
-  waitFor,
-} from "./harness.ts";
+  applyExampleSources,
+  assertAccepted,
+  assertPackageDryRun,
+  assertReadBack,
+  customize,
+  sync as postSync,
+} from "./hook-requests.ts";
 import {
   type Json,
   KubeClient,
   type KubeObject,
-  postJson,
   resourcePath,
-  runCommand,
   type SyncRequest,
   type SyncResponse,
+  sortedByKey,
 } from "./kube.ts";
 
 const PKG_DIR = path.join(REPO_ROOT, "metacontroller");
 const NS = "kube-external-sync";
-const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
-const MANAGED_BY = "app.kubernetes.io/managed-by";
 const REPLICATED_FROM = "kube-external-sync.io/replicated-from";
-const STATUS = "kube-external-sync.io/status";
 
-let cp: ControlPlane | undefined;
 let client: KubeClient;
 let crds: RouteCRDs;
 /** Names of the installed CRDs (`<plural>.<group>`). */
 let crdNames: string[] = [];
-
-function plane(): ControlPlane {
-  assert.ok(cp, "the control plane did not start");
-  return cp;
-}
-
-function kubectl(...args: string[]) {
-  const c = plane();
-  return runCommand(c.binaries.kubectl, [`--kubeconfig=${c.kubeconfigPath}`, ...args], {
-    cwd: REPO_ROOT,
-  });
-}
 
 interface CrdView {
   metadata: { name: string };
@@ -77,44 +61,32 @@ interface CrdView {
   status?: { conditions?: { type: string; status: string }[] };
 }
 
-before(
-  async () => {
-    crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
-    cp = await startControlPlane({ log: (l) => console.log(l) });
-    client = new KubeClient(cp);
+const { plane, kubectl } = controlPlaneForTests(async (cp) => {
+  client = new KubeClient(cp);
+  crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
 
-    // Server-side apply: the Gateway API CRDs are too large for kubectl's last-applied annotation.
-    const files = [...crds.traefik, ...crds.gatewayApi];
-    const applied = await kubectl("apply", "--server-side", ...files.flatMap((f) => ["-f", f]));
-    assert.equal(applied.code, 0, applied.stderr);
-    for (const f of files) {
-      for (const d of loadAll(await readFile(f, "utf8")) as (CrdView | null)[]) {
-        if (d) crdNames.push(d.metadata.name);
-      }
+  // Server-side apply: the Gateway API CRDs are too large for kubectl's last-applied annotation.
+  const files = [...crds.traefik, ...crds.gatewayApi];
+  const applied = await kubectl("apply", "--server-side", ...files.flatMap((f) => ["-f", f]));
+  assert.equal(applied.code, 0, applied.stderr);
+  for (const f of files) {
+    for (const d of loadAll(await readFile(f, "utf8")) as (CrdView | null)[]) {
+      if (d) crdNames.push(d.metadata.name);
     }
-    crdNames = crdNames.sort();
-    for (const name of crdNames) {
-      await waitFor(`CRD ${name} to be Established`, 60_000, async () => {
-        const crd = (await client.get(
-          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
-        )) as unknown as CrdView;
-        const established = crd.status?.conditions?.some(
-          (c) => c.type === "Established" && c.status === "True",
-        );
-        return established ? true : undefined;
-      });
-    }
-  },
-  // Builds the binaries first if `make cluster` has not; the apiserver alone needs up to a minute.
-  { timeout: 20 * 60_000 },
-);
-
-after(
-  async () => {
-    await cp?.stop();
-  },
-  { timeout: 60_000 },
-);
+  }
+  crdNames = crdNames.sort();
+  for (const name of crdNames) {
+    await waitFor(`CRD ${name} to be Established`, 60_000, async () => {
+      const crd = (await client.get(
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+      )) as unknown as CrdView;
+      const established = crd.status?.conditions?.some(
+        (c) => c.type === "Established" && c.status === "True",
+      );
+      return established ? true : undefined;
+    });
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // Discovery: kinds and resources as the API server serves them (what Metacontroller resolves).
@@ -310,57 +282,17 @@ describe("metacontroller/components", () => {
   test("with traefik and gateway-api, the API server accepts every object except the DecoratorController, whose CRD is missing", async () => {
     const docs = await render(["traefik", "gateway-api"]);
     const namespace = docs.find((d) => d.kind === "Namespace");
-    assert.equal(namespace?.metadata.name, NS);
-    // NamespaceLifecycle rejects a dry run into a missing namespace: create it for real.
-    const created = await runCommand(
-      plane().binaries.kubectl,
-      [`--kubeconfig=${plane().kubeconfigPath}`, "apply", "-f", "-"],
-      { input: JSON.stringify(namespace) },
+    assert.ok(namespace);
+    assert.equal(namespace.metadata.name, NS);
+    await withOverlay(["traefik", "gateway-api"], (dir) =>
+      assertPackageDryRun(plane(), dir, docs, namespace),
     );
-    assert.equal(created.code, 0, created.stderr);
-
-    await withOverlay(["traefik", "gateway-api"], async (dir) => {
-      const dry = await kubectl("apply", "-k", dir, "--dry-run=server", "--validate=strict");
-      const accepted = dry.stdout
-        .trim()
-        .split("\n")
-        .filter((l) => l.endsWith("(server dry run)"))
-        .map((l) => l.split(" ")[0]);
-      const expected = docs
-        .filter((d) => d.kind !== "DecoratorController")
-        .map((d) => {
-          const [group] = d.apiVersion.split("/");
-          const kind = d.kind.toLowerCase();
-          return d.apiVersion.includes("/")
-            ? `${kind}.${group}/${d.metadata.name}`
-            : `${kind}/${d.metadata.name}`;
-        });
-      assert.deepEqual(accepted.sort(), expected.sort(), dry.stdout + dry.stderr);
-      assert.notEqual(dry.code, 0);
-      const errors = dry.stderr
-        .trim()
-        .split("\n")
-        .filter((l) => l.startsWith("error"));
-      assert.equal(errors.length, 1, dry.stderr);
-      assert.match(
-        errors[0] ?? "",
-        /resource mapping not found for name: "kube-external-sync" namespace: "" .*no matches for kind "DecoratorController" in version "metacontroller\.k8s\.io\/v1alpha1"/,
-      );
-    });
     assert.equal((await client.request("GET", "/apis/metacontroller.k8s.io/v1alpha1")).status, 404);
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 // Hook answers
-
-interface RelatedRule {
-  apiVersion: string;
-  resource: string;
-  namespace: string;
-  labelSelector?: Json;
-  names?: string[];
-}
 
 interface IngressRouteSpec {
   entryPoints: string[];
@@ -403,13 +335,7 @@ describe("hook answers for live route objects", () => {
     const c = plane();
     // The sources (and their namespaces) of the Service/Ingress examples, then the route sources:
     // the routes reference develop.yaml's Services.
-    const applied = await kubectl(
-      "apply",
-      "-f",
-      "examples/develop.yaml",
-      "-f",
-      "examples/feature-namespaces.yaml",
-    );
+    const applied = await applyExampleSources(c);
     assert.equal(applied.code, 0, applied.stderr);
     const routes = await kubectl("apply", "-f", "examples/routes.yaml");
     assert.equal(routes.code, 0, routes.stderr);
@@ -438,11 +364,12 @@ describe("hook answers for live route objects", () => {
    */
   async function sync(hook: HookServer | undefined, namespace: string) {
     assert.ok(hook);
-    const parent = await client.get(resourcePath("v1", "namespaces", undefined, namespace));
-    const customized = await postJson(`${hook.url}/customize`, { controller, parent });
-    assert.equal(customized.status, 200, JSON.stringify(customized.json));
-    const rules = (customized.json as unknown as { relatedResources: RelatedRule[] })
-      .relatedResources;
+    const { parent, rules } = await customize(
+      client,
+      hook.url,
+      controller as unknown as Json,
+      namespace,
+    );
 
     const attachments: SyncRequest["attachments"] = {};
     for (const a of attachmentsOf(controller)) {
@@ -459,11 +386,8 @@ describe("hook answers for live route objects", () => {
       }
       grouped.set(mapKey(rule.apiVersion, kind), byName);
     }
-    // Go's encoding/json sorts map keys; so do we.
-    const sorted = <T>(m: Map<string, T>) =>
-      Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    const related: SyncRequest["related"] = sorted(
-      new Map([...grouped.entries()].map(([k, v]) => [k, sorted(v)])),
+    const related: SyncRequest["related"] = sortedByKey(
+      [...grouped].map(([k, v]) => [k, sortedByKey(v)]),
     );
     const request: SyncRequest = {
       controller: controller as unknown as Json,
@@ -472,36 +396,7 @@ describe("hook answers for live route objects", () => {
       related,
       finalizing: false,
     };
-    const res = await postJson(`${hook.url}/sync`, request);
-    assert.equal(res.status, 200, JSON.stringify(res.json));
-    const answer = res.json as unknown as SyncResponse;
-    const statusText = answer.annotations?.[STATUS];
-    assert.ok(statusText, "the answer carries the status annotation");
-    return { rules, request, answer, status: JSON.parse(statusText) as NamespaceStatus };
-  }
-
-  /** Every returned object, and the parent's new metadata, through a server-side dry run. */
-  async function assertAccepted(namespace: string, answer: SyncResponse) {
-    const rejected: string[] = [];
-    for (const obj of answer.attachments) {
-      assert.equal(obj.metadata.annotations?.[LAST_APPLIED], undefined, "never copied");
-      assert.equal(obj.metadata.labels?.[MANAGED_BY], "kube-external-sync");
-      if (obj.kind !== "ReferenceGrant") assert.equal(obj.metadata.namespace, namespace);
-      const r = await dryRunCreate(obj);
-      if (r.status !== 201 || r.warnings.length > 0) {
-        rejected.push(
-          `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}: ${r.status} ${r.warnings.join("; ")} ${JSON.stringify(r.body)}`,
-        );
-      }
-    }
-    assert.deepEqual(rejected, [], "every returned object is accepted by the API server");
-    const patch = await client.request(
-      "PATCH",
-      `${resourcePath("v1", "namespaces", undefined, namespace)}?dryRun=All&fieldValidation=Strict`,
-      { metadata: { labels: answer.labels ?? {}, annotations: answer.annotations ?? {} } },
-      "application/merge-patch+json",
-    );
-    assert.equal(patch.status, 200, JSON.stringify(patch.body));
+    return { rules, request, ...(await postSync(hook.url, request)) };
   }
 
   function find(answer: SyncResponse, kind: string, name: string): KubeObject | undefined {
@@ -512,6 +407,38 @@ describe("hook answers for live route objects", () => {
     return answer.attachments
       .map((a) => `${a.kind} ${a.metadata.namespace}/${a.metadata.name}`)
       .sort();
+  }
+
+  /**
+   * Sync of feature-login: the mirrors of examples/develop.yaml and examples/routes.yaml plus
+   * `extra`, nothing invalid or skipped, and the IngressRoute mirror shop matching the mapped host.
+   */
+  async function syncFeatureLogin(hook: HookServer | undefined, extra: string[]) {
+    const { answer, status } = await sync(hook, "feature-login");
+    assert.deepEqual(
+      ids(answer),
+      [
+        "HTTPRoute feature-login/api-v2",
+        "Ingress feature-login/example",
+        "IngressRoute feature-login/shop",
+        "Middleware feature-login/strip-shop-prefix",
+        "Service feature-login/example-api",
+        "Service feature-login/example-web",
+        "Service feature-login/postgres",
+        ...extra,
+      ].sort(),
+    );
+    assert.deepEqual(status.invalid, [], JSON.stringify(status));
+    assert.deepEqual(status.skipped, [], JSON.stringify(status));
+
+    const ir = find(answer, "IngressRoute", "shop");
+    assert.ok(ir);
+    const irSpec = ir.spec as IngressRouteSpec;
+    assert.equal(
+      irSpec.routes[0]?.match,
+      "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
+    );
+    return { answer, ir, irSpec };
   }
 
   test("examples/routes.yaml was created and read back", async () => {
@@ -525,14 +452,7 @@ describe("hook answers for live route objects", () => {
       "Middleware",
     ]);
     for (const d of docs) {
-      const resource = await resourceOfKind(d.apiVersion, d.kind);
-      const live = await client.get(
-        resourcePath(d.apiVersion, resource, d.metadata.namespace, d.metadata.name),
-      );
-      assert.ok(live.metadata.uid, `${d.kind} ${d.metadata.name}`);
-      const { [LAST_APPLIED]: lastApplied, ...annotations } = live.metadata.annotations ?? {};
-      assert.ok(lastApplied, `${d.kind} ${d.metadata.name} was created by kubectl apply`);
-      assert.deepEqual(annotations, { ...d.metadata.annotations });
+      await assertReadBack(client, d, await resourceOfKind(d.apiVersion, d.kind));
     }
     // The CRDs' defaults were applied: the hook sees (and copies) what the API server stores.
     const route = await client.get(
@@ -565,31 +485,13 @@ describe("hook answers for live route objects", () => {
   });
 
   test("default config: mirrors with mapped hosts, middleware refs and parentRefs into develop, backends in develop with a ReferenceGrant there; all valid", async () => {
-    const { answer, status } = await sync(hookDefault, "feature-login");
-    assert.deepEqual(ids(answer), [
-      "HTTPRoute feature-login/api-v2",
-      "Ingress feature-login/example",
-      "IngressRoute feature-login/shop",
-      "Middleware feature-login/strip-shop-prefix",
+    const { answer, ir, irSpec } = await syncFeatureLogin(hookDefault, [
       "ReferenceGrant develop/kube-external-sync-feature-login",
-      "Service feature-login/example-api",
-      "Service feature-login/example-web",
-      "Service feature-login/postgres",
     ]);
-    assert.deepEqual(status.invalid, [], JSON.stringify(status));
-    assert.deepEqual(status.skipped, [], JSON.stringify(status));
-
-    const ir = find(answer, "IngressRoute", "shop");
-    assert.ok(ir);
     assert.equal(ir.apiVersion, "traefik.io/v1alpha1");
     assert.equal(ir.metadata.annotations?.[REPLICATED_FROM], "develop/shop");
-    const irSpec = ir.spec as IngressRouteSpec;
     assert.deepEqual(irSpec.entryPoints, ["websecure"]);
     assert.equal(irSpec.routes.length, 1);
-    assert.equal(
-      irSpec.routes[0]?.match,
-      "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
-    );
     // crossNamespace (default): the reference names the source's namespace.
     assert.deepEqual(irSpec.routes[0]?.middlewares, [
       { name: "strip-shop-prefix", namespace: "develop" },
@@ -626,7 +528,7 @@ describe("hook answers for live route objects", () => {
       to: [{ group: "", kind: "Service", name: "example-api" }],
     });
 
-    await assertAccepted("feature-login", answer);
+    await assertAccepted(client, "feature-login", answer, dryRunCreate);
 
     // The dry runs above mean something: the same API server rejects what the schemas forbid.
     const badRoute = structuredClone(ir);
@@ -644,26 +546,7 @@ describe("hook answers for live route objects", () => {
   });
 
   test("traefikMiddlewares local and gatewayBackends local: local middleware refs with a Middleware mirror, local backends, no ReferenceGrant; all valid", async () => {
-    const { answer, status } = await sync(hookSwitches, "feature-login");
-    assert.deepEqual(ids(answer), [
-      "HTTPRoute feature-login/api-v2",
-      "Ingress feature-login/example",
-      "IngressRoute feature-login/shop",
-      "Middleware feature-login/strip-shop-prefix",
-      "Service feature-login/example-api",
-      "Service feature-login/example-web",
-      "Service feature-login/postgres",
-    ]);
-    assert.deepEqual(status.invalid, [], JSON.stringify(status));
-    assert.deepEqual(status.skipped, [], JSON.stringify(status));
-
-    const ir = find(answer, "IngressRoute", "shop");
-    assert.ok(ir);
-    const irSpec = ir.spec as IngressRouteSpec;
-    assert.equal(
-      irSpec.routes[0]?.match,
-      "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
-    );
+    const { answer, irSpec } = await syncFeatureLogin(hookSwitches, []);
     // local: the reference stays as it is and resolves to the Middleware mirror beside it.
     assert.deepEqual(irSpec.routes[0]?.middlewares, [{ name: "strip-shop-prefix" }]);
     const mw = find(answer, "Middleware", "strip-shop-prefix");
@@ -686,7 +569,7 @@ describe("hook answers for live route objects", () => {
       [["example-api", undefined, 80]],
     );
 
-    await assertAccepted("feature-login", answer);
+    await assertAccepted(client, "feature-login", answer, dryRunCreate);
   });
 
   test("checkout-redesign (label selector, skips example-api) gets valid route mirrors with both configs", async () => {
@@ -698,7 +581,7 @@ describe("hook answers for live route objects", () => {
       assert.ok(hr);
       assert.deepEqual((hr.spec as HTTPRouteSpec).hostnames, ["api.checkout-redesign.example.com"]);
       assert.deepEqual(status.invalid, [], JSON.stringify(status));
-      await assertAccepted("checkout-redesign", answer);
+      await assertAccepted(client, "checkout-redesign", answer, dryRunCreate);
     }
   });
 
@@ -778,7 +661,7 @@ describe("hook answers for live route objects", () => {
           `${object}: ${JSON.stringify(status)}`,
         );
       }
-      await assertAccepted("feature-login", answer);
+      await assertAccepted(client, "feature-login", answer, dryRunCreate);
     }
 
     // Once the branch's own routes are gone, the mirrors are desired again.
@@ -795,6 +678,6 @@ describe("hook answers for live route objects", () => {
     assert.ok(find(afterwards.answer, "IngressRoute", "shop"));
     assert.ok(find(afterwards.answer, "HTTPRoute", "api-v2"));
     assert.ok(find(afterwards.answer, "ReferenceGrant", "kube-external-sync-feature-login"));
-    await assertAccepted("feature-login", afterwards.answer);
+    await assertAccepted(client, "feature-login", afterwards.answer, dryRunCreate);
   });
 });
