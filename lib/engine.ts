@@ -254,12 +254,13 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   if (anyInvalid) {
     for (const kind of kinds.filter((k) => k.module.auxiliary)) {
       for (const observed of Object.values(req.attachments[kind.key] ?? {})) {
-        if (desiredKeys.has(objectKey(observed))) continue;
         const namespace = observed.metadata.namespace ?? N;
-        desired.push({
-          kind,
-          mirror: kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion }),
-        });
+        const kept = kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion });
+        const same = desired.find((d) => objectKey(d.mirror) === objectKey(observed));
+        const merge = kind.module.mergeCompanions;
+        // A companion still wanted by valid mirrors keeps what the kept mirrors relied on too.
+        if (same === undefined) desired.push({ kind, mirror: kept });
+        else if (merge) same.mirror = merge(same.mirror, kept);
       }
     }
   }
