@@ -54,6 +54,47 @@ interface Reply {
   text: string;
 }
 
+/**
+ * Starts POST /sync with the example body and sends only its first half; `finish` sends the rest.
+ * Holds a request in progress, for the 429 and shutdown tests.
+ */
+function halfSentSync(
+  port: number,
+  agent: http.Agent | false,
+): { reply: Promise<Reply>; finish: () => void } {
+  const body = Buffer.from(SYNC_TEXT);
+  const half = Math.floor(body.length / 2);
+  let finish: () => void = () => assert.fail("request not started");
+  const reply = new Promise<Reply>((resolve, reject) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/sync",
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.flushHeaders();
+    req.write(body.subarray(0, half));
+    finish = () => req.end(body.subarray(half));
+  });
+  return { reply, finish };
+}
+
 interface RequestOptions {
   method?: string;
   body?: string | Buffer;
@@ -410,36 +451,7 @@ describe("limits and failures never answer 200", () => {
     const srv = await startApp({ maxConcurrent: 1 });
     try {
       // Hold one request open: headers and half of the body sent, the rest withheld.
-      const body = Buffer.from(SYNC_TEXT);
-      const half = Math.floor(body.length / 2);
-      let finishHeld: () => void = () => assert.fail("held request not started");
-      const held = new Promise<Reply>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: "127.0.0.1",
-            port: srv.port,
-            path: "/sync",
-            method: "POST",
-            agent: false,
-            headers: { "content-type": "application/json", "content-length": body.length },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                headers: res.headers,
-                text: Buffer.concat(chunks).toString(),
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.flushHeaders();
-        req.write(body.subarray(0, half));
-        finishHeld = () => req.end(body.subarray(half));
-      });
+      const { reply: held, finish: finishHeld } = halfSentSync(srv.port, false);
 
       // The held request occupies the only slot once the server has seen its headers.
       let busy: Reply | undefined;
@@ -642,36 +654,7 @@ describe("node hooks/server.ts (child process)", () => {
     const child = run({ PORT: String(port), CONFIG_FILE: EXAMPLE_CONFIG });
     await waitReady(port, child);
     const agent = new http.Agent({ keepAlive });
-    const body = Buffer.from(SYNC_TEXT);
-    const half = Math.floor(body.length / 2);
-    let finish: () => void = () => {};
-    const reply = new Promise<Reply>((resolve, reject) => {
-      const req = http.request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/sync",
-          method: "POST",
-          agent,
-          headers: { "content-type": "application/json", "content-length": body.length },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              text: Buffer.concat(chunks).toString(),
-            }),
-          );
-        },
-      );
-      req.on("error", reject);
-      req.flushHeaders();
-      req.write(body.subarray(0, half));
-      finish = () => req.end(body.subarray(half));
-    });
+    const { reply, finish } = halfSentSync(port, agent);
     try {
       await new Promise((r) => setTimeout(r, 200));
       child.proc.kill("SIGTERM");
