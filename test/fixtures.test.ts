@@ -1,6 +1,6 @@
 /**
- * Behaviour fixtures: one JSON file per behaviour row of DESIGN.md sections 3 to 9, for the kinds
- * Service and Ingress. Each file is named after the behaviour it pins.
+ * Behaviour fixtures: one JSON file per behaviour row of docs/design.md, for every kind. Each file
+ * is named after the behaviour it pins.
  *
  *   test/fixtures/sync/*.json       run through parseSyncRequest + computeSync
  *   test/fixtures/customize/*.json  run through parseCustomizeRequest + computeCustomize
@@ -8,7 +8,7 @@
  * A fixture is one JSON document:
  *
  *   {
- *     "description": "DESIGN.md §x.y: the row it covers",
+ *     "description": "the behaviour row it covers",
  *     "config": { ... },          // optional: a config document for parseConfig;
  *                                 // default {"sourceNamespaces": ["develop"]}
  *     "podNamespace": "...",      // optional: POD_NAMESPACE, the hook's own namespace

@@ -4,7 +4,7 @@
 // Metacontroller sends (examples/sync-request.json) and go through parseSyncRequest.
 //
 // The checks use their own DNS and pattern rules rather than lib/dns.ts, so they test the spec
-// (DESIGN.md), not the implementation against itself.
+// (docs/design.md), not the implementation against itself.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -5,8 +5,8 @@ import type { KubeObject } from "../types.ts";
 import { metadataOf, type Remark, type SourceKind } from "./kind.ts";
 import { asArray, specOf } from "./shapes.ts";
 
-// Service mirrors (docs/design.md, Vocabulary): an ExternalName Service of the same name pointing at the
-// source's cluster DNS name, with the source's ports.
+// Service mirrors (README, Service mirrors): an ExternalName Service of the same name pointing at
+// the source's cluster DNS name, with the source's ports.
 
 interface ServicePort {
   name?: string;
