@@ -223,12 +223,11 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           for (const c of result.companions ?? []) {
             const key = objectKey(c);
             const seen = companions.get(key);
-            const merge = companionKinds.find((k) => k.module.kind === c.kind)?.module
-              .mergeCompanions;
+            const companionKind = companionKinds.find((k) => k.module.kind === c.kind)?.module;
             companions.set(
               key,
-              seen && merge
-                ? { ...seen, object: merge(seen.object, c) }
+              seen && companionKind
+                ? { ...seen, object: companionKind.mergeCompanions(seen.object, c) }
                 : (seen ?? { object: c, source: sourceId }),
             );
           }
