@@ -55,9 +55,9 @@ export const MANAGED_BY_VALUE = "kube-external-sync";
 export const DECORATOR_ANNOTATION = "metacontroller.k8s.io/decorator-controller";
 
 /**
- * Label and annotation keys never copied to a mirror (DESIGN.md section 7): control keys, tracking
- * keys of GitOps tools (which would prune or fight the mirror) and keys that make cloud or DNS
- * controllers act on a Service. Entries ending in "/" are prefixes.
+ * Label and annotation keys never copied to a mirror (README, Labels and annotations never copied):
+ * control keys, tracking keys of GitOps tools (which would prune or fight the mirror) and keys that
+ * make cloud or DNS controllers act on a Service. Entries ending in "/" are prefixes.
  */
 export const NEVER_COPIED: readonly string[] = [
   "kubectl.kubernetes.io/last-applied-configuration",
@@ -88,7 +88,7 @@ export const Reason = {
   IgnoredAnnotation: "IgnoredAnnotation",
   /** A host or name that would not be valid DNS: the rule or mirror is left out. */
   InvalidHost: "InvalidHost",
-  /** Two mirrored Ingresses serve the same host and path. */
+  /** Two mirrors serve the same host and path, or a mirror would serve a host a source serves. */
   HostCollision: "HostCollision",
   /** spec.defaultBackend of a source Ingress is not copied. */
   DefaultBackendDropped: "DefaultBackendDropped",

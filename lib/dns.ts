@@ -18,8 +18,11 @@ export function isDnsSubdomain(value: string): boolean {
   );
 }
 
-/** An Ingress host: a DNS subdomain, optionally with a leading "*." wildcard label. */
-export function isIngressHost(value: string): boolean {
+/**
+ * A host a route serves (Ingress, HTTPRoute, Traefik): a DNS subdomain, optionally with a leading
+ * "*." wildcard label.
+ */
+export function isRouteHost(value: string): boolean {
   if (value.startsWith("*."))
     return value.length <= MAX_SUBDOMAIN && isDnsSubdomain(value.slice(2));
   return isDnsSubdomain(value);

@@ -2,8 +2,8 @@ import { isSource, parseSkipList, parseSourceAnnotations } from "./annotations.t
 import type { Config } from "./config.ts";
 import { Annotation, Reason } from "./constants.ts";
 import { formatFieldError } from "./errors.ts";
-import { type DeclaredKind, declaredKinds } from "./kinds/index.ts";
-import type { Route } from "./kinds/kind.ts";
+import { type DeclaredKind, declaredInRole, declaredKinds } from "./kinds/index.ts";
+import { routesOf } from "./kinds/kind.ts";
 import { compareStrings, replicatedFrom } from "./metadata.ts";
 import { RequestError } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
@@ -56,8 +56,8 @@ function objectsIn(map: Record<string, KubeObject>, namespace: string): KubeObje
 
 export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   const kinds = declaredKinds(req.attachmentRules);
-  const N = req.namespace.metadata.name;
-  if (!isEligibleNamespace(N, config)) {
+  const targetNamespace = req.namespace.metadata.name;
+  if (!isEligibleNamespace(targetNamespace, config)) {
     // No mirrors belong here; null removes a status left from before a config change.
     return {
       response: {
@@ -87,12 +87,13 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   for (const e of skipErrors) {
     issues.push({
       reason: Reason.InvalidAnnotation,
-      object: `Namespace/${N}`,
+      object: `Namespace/${targetNamespace}`,
       message: `${formatFieldError(e)}; item ignored`,
     });
   }
 
   const desired: { kind: DeclaredKind; mirror: KubeObject }[] = [];
+  const companionKinds = declaredInRole(kinds, "companion");
   const companions = new Map<string, { object: KubeObject; source: string }>();
   let anyInvalid = false;
   const declared = (group: string, kindName: string) =>
@@ -103,10 +104,10 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   const hostsServedBySources = (): Map<string, string> => {
     if (servedHosts === undefined) {
       servedHosts = new Map();
-      for (const k of kinds) {
+      for (const k of declaredInRole(kinds, "source")) {
         for (const ns of config.sourceNamespaces) {
           for (const o of k.module.routes ? objectsIn(req.related[k.key] ?? {}, ns) : []) {
-            for (const r of k.module.routes?.(o) ?? []) {
+            for (const r of routesOf(k.module, o)) {
               if (r.host !== "" && !servedHosts.has(r.host)) {
                 servedHosts.set(r.host, `${o.kind} ${ns}/${o.metadata.name}`);
               }
@@ -129,7 +130,9 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
         `invalid hook request: request.${field}: Required value: no ${JSON.stringify(kind.key)} group (is the customize hook configured?)`,
       );
     }
-    if (kind.module.auxiliary) continue;
+    // Companion kinds are never sources: their objects come with the mirrors that need them.
+    const module = kind.module;
+    if (module.role !== "source") continue;
     // First source namespace in config order wins a name; later ones are reported.
     const claims = new Map<string, Claim>();
 
@@ -150,7 +153,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           // Fail static: a typo must not delete mirrors. Keep the existing one unchanged, unless
           // the namespace itself asks for it to go. Whether the source targets this namespace is
           // unknown, so the problem is reported in every namespace.
-          const existing = ours[`${N}/${name}`];
+          const existing = ours[`${targetNamespace}/${name}`];
           const keep =
             existing !== undefined &&
             replicatedFrom(existing) === sourceId &&
@@ -160,7 +163,10 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
             claims.set(name, { source: sourceId });
             desired.push({
               kind,
-              mirror: kind.module.rebuild(existing, { namespace: N, apiVersion: kind.apiVersion }),
+              mirror: kind.module.rebuild(existing, {
+                namespace: targetNamespace,
+                apiVersion: kind.apiVersion,
+              }),
             });
           }
           const errors = parsed.errors.map(formatFieldError).join("; ");
@@ -186,15 +192,18 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           report(Reason.Skipped, `namespace annotation ${Annotation.skip} names it`);
           continue;
         }
-        if (related[`${N}/${name}`] !== undefined && ours[`${N}/${name}`] === undefined) {
+        if (
+          related[`${targetNamespace}/${name}`] !== undefined &&
+          ours[`${targetNamespace}/${name}`] === undefined
+        ) {
           report(
             Reason.Conflict,
-            `${object} already exists in ${N} and is not managed by kube-external-sync: left alone`,
+            `${object} already exists in ${targetNamespace} and is not managed by kube-external-sync: left alone`,
           );
           continue;
         }
-        const result = kind.module.mirror(source, {
-          namespace: N,
+        const result = module.mirror(source, {
+          namespace: targetNamespace,
           apiVersion: kind.apiVersion,
           spec: parsed.spec,
           config,
@@ -203,7 +212,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
         for (const r of result.remarks) report(r.reason, r.message);
         const taken =
           result.mirror &&
-          kind.module.routes?.(result.mirror).find((r) => hostsServedBySources().has(r.host));
+          routesOf(module, result.mirror).find((r) => hostsServedBySources().has(r.host));
         if (result.mirror !== undefined && taken !== undefined) {
           report(
             Reason.HostCollision,
@@ -214,11 +223,11 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           for (const c of result.companions ?? []) {
             const key = objectKey(c);
             const seen = companions.get(key);
-            const merge = kinds.find((k) => k.module.kind === c.kind)?.module.mergeCompanions;
+            const companionKind = companionKinds.find((k) => k.module.kind === c.kind)?.module;
             companions.set(
               key,
-              seen && merge
-                ? { ...seen, object: merge(seen.object, c) }
+              seen && companionKind
+                ? { ...seen, object: companionKind.mergeCompanions(seen.object, c) }
                 : (seen ?? { object: c, source: sourceId }),
             );
           }
@@ -252,15 +261,14 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
     desired.push({ kind, mirror: object });
   }
   if (anyInvalid) {
-    for (const kind of kinds.filter((k) => k.module.auxiliary)) {
+    for (const kind of companionKinds) {
       for (const observed of Object.values(req.attachments[kind.key] ?? {})) {
-        const namespace = observed.metadata.namespace ?? N;
+        const namespace = observed.metadata.namespace ?? targetNamespace;
         const kept = kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion });
         const same = desired.find((d) => objectKey(d.mirror) === objectKey(observed));
-        const merge = kind.module.mergeCompanions;
         // A companion still wanted by valid mirrors keeps what the kept mirrors relied on too.
         if (same === undefined) desired.push({ kind, mirror: kept });
-        else if (merge) same.mirror = merge(same.mirror, kept);
+        else same.mirror = kind.module.mergeCompanions(same.mirror, kept);
       }
     }
   }
@@ -306,7 +314,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
 function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObject }[]): Issue[] {
   const byRoute = new Map<string, { id: string; object: string; source: string | undefined }[]>();
   for (const { kind, mirror } of desired) {
-    const routes: Route[] = kind.module.routes?.(mirror) ?? [];
+    const routes = routesOf(kind.module, mirror);
     const owner = {
       id: objectKey(mirror),
       object: `${mirror.kind}/${mirror.metadata.name}`,
@@ -345,15 +353,15 @@ function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObje
  */
 export function computeCustomize(req: CustomizeRequest, config: Config): CustomizeResponse {
   const kinds = declaredKinds(req.attachmentRules);
-  const N = req.namespace.metadata.name;
-  if (!isEligibleNamespace(N, config)) return { relatedResources: [] };
+  const targetNamespace = req.namespace.metadata.name;
+  if (!isEligibleNamespace(targetNamespace, config)) return { relatedResources: [] };
   const relatedResources: RelatedResourceRule[] = [];
   const labelSelector = config.sourceSelector ? toLabelSelector(config.sourceSelector) : undefined;
   for (const { module, apiVersion } of kinds) {
-    if (module.companionNames) {
+    if (module.role === "companion") {
       // Companions in source namespaces, by name: unmanaged objects of those names must be seen
       // (whatever their labels), and changes to other namespaces' companions must not matter here.
-      const names = module.companionNames(N);
+      const names = module.companionNames(targetNamespace);
       for (const namespace of config.sourceNamespaces) {
         relatedResources.push({ apiVersion, resource: module.resource, namespace, names });
       }
@@ -366,7 +374,7 @@ export function computeCustomize(req: CustomizeRequest, config: Config): Customi
           : { apiVersion, resource: module.resource, namespace },
       );
     }
-    relatedResources.push({ apiVersion, resource: module.resource, namespace: N });
+    relatedResources.push({ apiVersion, resource: module.resource, namespace: targetNamespace });
   }
   return { relatedResources };
 }

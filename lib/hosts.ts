@@ -1,7 +1,8 @@
-import { clip, isDnsSubdomain, isIngressHost, whyNotSubdomain } from "./dns.ts";
+import { clip, isDnsSubdomain, isRouteHost, whyNotSubdomain } from "./dns.ts";
 import { fail, fieldError, ok, type Result } from "./errors.ts";
 
-// Moving an Ingress host into a feature namespace's domain (DESIGN.md section 6.1 to 6.3).
+// Moving a source's host (Ingress rule, HTTPRoute hostname, Traefik rule host) into a feature
+// namespace's domain (docs/design.md, Host mapping).
 
 /** Parses `*.example.com` (or `example.com`) into its base domain; "" stays "" (unset). */
 export function parseTopLevelDomain(value: string, field: string): Result<string> {
@@ -69,7 +70,7 @@ export function parseHostTemplate(value: string, field: string): Result<HostTemp
   }
   // Check the literal text by rendering with harmless values.
   const sample = parts.map((p) => (typeof p === "string" ? p : "x")).join("");
-  if (!isIngressHost(sample)) return bad(`does not form a valid host: ${whyNotSubdomain(sample)}`);
+  if (!isRouteHost(sample)) return bad(`does not form a valid host: ${whyNotSubdomain(sample)}`);
   return ok({
     text,
     render: (values) => parts.map((p) => (typeof p === "string" ? p : values[p.p])).join(""),
@@ -77,12 +78,12 @@ export function parseHostTemplate(value: string, field: string): Result<HostTemp
 }
 
 export interface HostContext {
-  /** The target namespace `N`. */
+  /** The target namespace. */
   namespace: string;
   sourceNamespace: string;
-  /** The source Ingress's name. */
-  ingress: string;
-  /** Base domain `B` of the top-level domain `*.B`, or "" when none applies. */
+  /** The source object's name (an Ingress, HTTPRoute or IngressRoute). */
+  sourceName: string;
+  /** Base domain `example.com` of the top-level domain `*.example.com`, or "" when none applies. */
   topLevelDomain: string;
   template: HostTemplate | undefined;
 }
@@ -90,7 +91,7 @@ export interface HostContext {
 export type HostMapping = { ok: true; host: string } | { ok: false; reason: string };
 
 const mapped = (host: string): HostMapping =>
-  isIngressHost(host)
+  isRouteHost(host)
     ? { ok: true, host }
     : {
         ok: false,
@@ -98,31 +99,32 @@ const mapped = (host: string): HostMapping =>
       };
 
 /** The host a rule with source host `host` ("" for a catch-all rule) gets in the target. */
-export function mapIngressHost(host: string, ctx: HostContext): HostMapping {
-  const N = ctx.namespace;
+export function mapHost(host: string, ctx: HostContext): HostMapping {
+  const targetNamespace = ctx.namespace;
   if (ctx.template !== undefined) {
     const wildcardOrEmpty = host === "" || host.startsWith("*.");
     return mapped(
       ctx.template.render({
-        namespace: N,
+        namespace: targetNamespace,
         sourceNamespace: ctx.sourceNamespace,
-        name: wildcardOrEmpty ? ctx.ingress : (host.split(".")[0] ?? ctx.ingress),
-        ingress: ctx.ingress,
+        name: wildcardOrEmpty ? ctx.sourceName : (host.split(".")[0] ?? ctx.sourceName),
+        ingress: ctx.sourceName,
         host,
       }),
     );
   }
-  const B = ctx.topLevelDomain;
-  if (B !== "") {
-    if (host.endsWith(`.${B}`)) {
-      const labels = host.slice(0, -B.length - 1).split(".");
-      // One label under B (or the wildcard *.B) is the feature domain itself; deeper hosts keep
-      // their leading labels and swap the one directly under B.
-      labels[labels.length - 1] = N;
-      return mapped(labels.length === 1 ? `${N}.${B}` : `${labels.join(".")}.${B}`);
+  const baseDomain = ctx.topLevelDomain;
+  if (baseDomain !== "") {
+    const featureDomain = `${targetNamespace}.${baseDomain}`;
+    if (host.endsWith(`.${baseDomain}`)) {
+      const labels = host.slice(0, -baseDomain.length - 1).split(".");
+      // One label under the base domain (or its wildcard) is the feature domain itself; deeper
+      // hosts keep their leading labels and swap the one directly under the base domain.
+      labels[labels.length - 1] = targetNamespace;
+      return mapped(labels.length === 1 ? featureDomain : `${labels.join(".")}.${baseDomain}`);
     }
-    // B itself, a host outside B and the catch-all all land on the feature domain.
-    return mapped(`${N}.${B}`);
+    // The base domain itself, a host outside it and the catch-all all land on the feature domain.
+    return mapped(featureDomain);
   }
   if (host === "") {
     return {
@@ -138,5 +140,9 @@ export function mapIngressHost(host: string, ctx: HostContext): HostMapping {
       reason: `single-label host "${clip(host, 63)}" is not copied without a top-level domain`,
     };
   }
-  return mapped(labels.length === 2 ? `${N}.${host}` : `${N}.${labels.slice(1).join(".")}`);
+  return mapped(
+    labels.length === 2
+      ? `${targetNamespace}.${host}`
+      : `${targetNamespace}.${labels.slice(1).join(".")}`,
+  );
 }

@@ -1,6 +1,6 @@
 /**
- * Behaviour fixtures: one JSON file per behaviour row of DESIGN.md sections 3 to 9, for the kinds
- * Service and Ingress. Each file is named after the behaviour it pins.
+ * Behaviour fixtures: one JSON file per behaviour row of docs/design.md, for every kind. Each file
+ * is named after the behaviour it pins.
  *
  *   test/fixtures/sync/*.json       run through parseSyncRequest + computeSync
  *   test/fixtures/customize/*.json  run through parseCustomizeRequest + computeCustomize
@@ -8,7 +8,7 @@
  * A fixture is one JSON document:
  *
  *   {
- *     "description": "DESIGN.md §x.y: the row it covers",
+ *     "description": "the behaviour row it covers",
  *     "config": { ... },          // optional: a config document for parseConfig;
  *                                 // default {"sourceNamespaces": ["develop"]}
  *     "podNamespace": "...",      // optional: POD_NAMESPACE, the hook's own namespace
@@ -22,7 +22,7 @@
  *
  * Every successful sync response is also checked against the hook contract (section 9): no
  * `status` key, and every attachment in the request's namespace with a declared apiVersion (an
- * attachment of an auxiliary kind, such as a ReferenceGrant, may also be in a source namespace).
+ * attachment of a companion kind, such as a ReferenceGrant, may also be in a source namespace).
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -86,10 +86,10 @@ interface Obj {
   metadata?: { namespace?: unknown };
 }
 
-/** Companions of auxiliary kinds may live in a source namespace (a ReferenceGrant). */
-function isAuxiliary(a: Obj): boolean {
+/** Companions may live in a source namespace (a ReferenceGrant). */
+function isCompanion(a: Obj): boolean {
   const { group } = splitApiVersion(String(a.apiVersion));
-  return KINDS.some((k) => k.auxiliary === true && k.group === group && k.kind === a.kind);
+  return KINDS.some((k) => k.role === "companion" && k.group === group && k.kind === a.kind);
 }
 
 /** Section 9: never `status`; every attachment in the parent namespace, at a declared version. */
@@ -109,10 +109,10 @@ function checkSyncContract(
   const attachments = response.attachments as Obj[];
   assert.ok(Array.isArray(attachments), "attachments must be a list");
   for (const a of attachments) {
-    if (isAuxiliary(a)) {
+    if (isCompanion(a)) {
       assert.ok(
         [namespace, ...sourceNamespaces].includes(String(a.metadata?.namespace)),
-        "an auxiliary attachment is in the parent namespace or a source namespace",
+        "a companion attachment is in the parent namespace or a source namespace",
       );
     } else {
       assert.equal(a.metadata?.namespace, namespace, "every attachment sets metadata.namespace");

@@ -4,14 +4,14 @@
 // Metacontroller sends (examples/sync-request.json) and go through parseSyncRequest.
 //
 // The checks use their own DNS and pattern rules rather than lib/dns.ts, so they test the spec
-// (DESIGN.md), not the implementation against itself.
+// (docs/design.md), not the implementation against itself.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { type Config, parseConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
-import { type HostTemplate, mapIngressHost, parseHostTemplate } from "../lib/hosts.ts";
+import { type HostTemplate, mapHost, parseHostTemplate } from "../lib/hosts.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import type { KubeObject, SyncResponse } from "../lib/types.ts";
 
@@ -1081,7 +1081,7 @@ test("g. fail-static: an invalid annotation never removes or changes an existing
 });
 
 // ---------------------------------------------------------------------------------------------
-// h. mapIngressHost
+// h. mapHost
 
 const baseDomainArb = fc
   .array(dnsLabelArb, { minLength: 1, maxLength: 4 })
@@ -1125,7 +1125,7 @@ const templateArb: fc.Arbitrary<HostTemplate | undefined> = fc.oneof(
     }),
 );
 
-test("h. mapIngressHost: contains the namespace, is valid DNS or a reported drop, never throws", () => {
+test("h. mapHost: contains the namespace, is valid DNS or a reported drop, never throws", () => {
   fc.assert(
     fc.property(
       hostInputArb,
@@ -1134,11 +1134,11 @@ test("h. mapIngressHost: contains the namespace, is valid DNS or a reported drop
       fc.oneof(baseDomainArb, fc.constantFrom("web", "web.v2", LONG_NAME)),
       fc.oneof(fc.constant(""), baseDomainArb),
       templateArb,
-      (host, namespace, sourceNamespace, ingress, topLevelDomain, template) => {
-        const m = mapIngressHost(host, {
+      (host, namespace, sourceNamespace, sourceName, topLevelDomain, template) => {
+        const m = mapHost(host, {
           namespace,
           sourceNamespace,
-          ingress,
+          sourceName,
           topLevelDomain,
           template,
         });

@@ -1,13 +1,14 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
-import { mapIngressHost } from "../hosts.ts";
+import { mapHost } from "../hosts.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import { hostContextOf, type MirrorKind, metadataOf, type Remark, type Route } from "./kind.ts";
+import { hostContextOf, metadataOf, type Remark, type Route, type SourceKind } from "./kind.ts";
 import { GATEWAY_GROUP, serviceReferenceGrant } from "./referencegrant.ts";
+import { asArray, isRecord, noneLeftAfterHostMapping, specOf } from "./shapes.ts";
 
 // Gateway API HTTPRoute mirrors: the source's route with its hostnames moved into the feature
-// namespace's domain (the Ingress host tables, DESIGN.md section 6), attached to the source
+// namespace's domain (as Ingress hosts: docs/design.md, Host mapping), attached to the source
 // namespace's Gateways. Backends stay local (a Service backendRef resolves in the target to the
 // ExternalName mirror, or to a real Service the branch deployed) unless config gatewayBackends is
 // "source": then they point at the source namespace's Services, allowed by a ReferenceGrant there.
@@ -39,11 +40,6 @@ interface HTTPRouteSpec {
   rules?: Rule[];
   [field: string]: unknown;
 }
-
-const specOf = (obj: KubeObject): HTTPRouteSpec => (obj.spec ?? {}) as HTTPRouteSpec;
-const asArray = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** A reference to a core Service without a namespace (the defaults of BackendObjectReference). */
 const isLocalServiceRef = (ref: ObjectRef): boolean =>
@@ -96,7 +92,7 @@ function serviceRefsInto(rules: Rule[], namespace: string): string[] {
     if (service && ref.namespace === namespace && typeof ref.name === "string") names.add(ref.name);
   };
   const visitFilters = (filters: unknown) => {
-    for (const f of Array.isArray(filters) ? filters : []) {
+    for (const f of asArray(filters)) {
       if (!isRecord(f)) continue;
       for (const value of Object.values(f)) if (isRecord(value)) visit(value.backendRef);
     }
@@ -104,7 +100,7 @@ function serviceRefsInto(rules: Rule[], namespace: string): string[] {
   for (const rule of rules) {
     if (!isRecord(rule)) continue;
     visitFilters(rule.filters);
-    for (const b of Array.isArray(rule.backendRefs) ? rule.backendRefs : []) {
+    for (const b of asArray(rule.backendRefs)) {
       visit(b);
       if (isRecord(b)) visitFilters(b.filters);
     }
@@ -144,14 +140,15 @@ function mergeParentRefs(refs: ObjectRef[], remarks: Remark[]): ObjectRef[] {
   return out;
 }
 
-export const httpRouteKind: MirrorKind = {
+export const httpRouteKind: SourceKind = {
+  role: "source",
   kind: "HTTPRoute",
   group: GATEWAY_GROUP,
   resource: "httproutes",
   versions: ["v1"],
 
   mirror(source, ctx) {
-    const spec = specOf(source);
+    const spec = specOf<HTTPRouteSpec>(source);
     const remarks: Remark[] = [];
     const sourceNamespace = source.metadata.namespace ?? "";
     const hostCtx = hostContextOf(source, ctx);
@@ -161,7 +158,7 @@ export const httpRouteKind: MirrorKind = {
     const hostnames: string[] = [];
     const sourceHosts = asArray(spec.hostnames);
     if (sourceHosts.length === 0) {
-      const m = mapIngressHost("", hostCtx);
+      const m = mapHost("", hostCtx);
       if (!m.ok) {
         remarks.push({
           reason: Reason.InvalidHost,
@@ -173,7 +170,7 @@ export const httpRouteKind: MirrorKind = {
       hostnames.push(m.host);
     } else {
       for (const host of sourceHosts) {
-        const m = mapIngressHost(typeof host === "string" ? host : "", hostCtx);
+        const m = mapHost(typeof host === "string" ? host : "", hostCtx);
         if (!m.ok) {
           remarks.push({
             reason: Reason.InvalidHost,
@@ -183,14 +180,8 @@ export const httpRouteKind: MirrorKind = {
           hostnames.push(m.host);
         }
       }
-      if (hostnames.length === 0) {
-        // An empty list would match every host: never turn a route into a catch-all.
-        remarks.push({
-          reason: Reason.InvalidHost,
-          message: "no hostname is left after host mapping: not mirrored",
-        });
-        return { mirror: undefined, remarks };
-      }
+      // An empty list would match every host: never turn a route into a catch-all.
+      if (hostnames.length === 0) return noneLeftAfterHostMapping("hostname", remarks);
     }
 
     // Parent references without a namespace meant the source namespace's Gateways.
@@ -245,12 +236,12 @@ export const httpRouteKind: MirrorKind = {
     return httpRoute(
       ctx.apiVersion,
       observedMirrorMetadata(observed, ctx.namespace),
-      specOf(observed),
+      specOf<HTTPRouteSpec>(observed),
     );
   },
 
   routes(mirror) {
-    const spec = specOf(mirror);
+    const spec = specOf<HTTPRouteSpec>(mirror);
     const hosts = asArray(spec.hostnames);
     const paths: string[] = [];
     for (const rule of asArray(spec.rules)) {

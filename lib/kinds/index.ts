@@ -3,13 +3,16 @@ import type { AttachmentRule } from "../types.ts";
 import { httpRouteKind } from "./httproute.ts";
 import { ingressKind } from "./ingress.ts";
 import { TRAEFIK_ROUTE_KINDS } from "./ingressroute.ts";
-import type { MirrorKind } from "./kind.ts";
+import type { KindModule } from "./kind.ts";
 import { TRAEFIK_MIDDLEWARE_KINDS } from "./middleware.ts";
 import { referenceGrantKind } from "./referencegrant.ts";
 import { serviceKind } from "./service.ts";
 
-/** Every kind this hook can mirror. Adding a kind is adding its module here. */
-export const KINDS: readonly MirrorKind[] = [
+/**
+ * Every kind this hook knows: source kinds it mirrors and companion kinds it writes beside their
+ * mirrors. Adding a kind is adding its module here (README, Adding a kind).
+ */
+export const KINDS: readonly KindModule[] = [
   serviceKind,
   ingressKind,
   httpRouteKind,
@@ -19,8 +22,8 @@ export const KINDS: readonly MirrorKind[] = [
 ];
 
 /** A kind as the DecoratorController declares it. */
-export interface DeclaredKind {
-  module: MirrorKind;
+export interface DeclaredKind<Module extends KindModule = KindModule> {
+  module: Module;
   apiVersion: string;
   /** The key of its objects in the request maps: `Kind.version` or `Kind.group/version`. */
   key: string;
@@ -52,4 +55,14 @@ export function declaredKinds(rules: readonly AttachmentRule[]): DeclaredKind[] 
       key: group === "" ? `${module.kind}.${version}` : `${module.kind}.${rule.apiVersion}`,
     };
   });
+}
+
+/** The declared kinds that play `role`, typed by it. */
+export function declaredInRole<Role extends KindModule["role"]>(
+  kinds: readonly DeclaredKind[],
+  role: Role,
+): DeclaredKind<Extract<KindModule, { role: Role }>>[] {
+  return kinds.filter(
+    (k): k is DeclaredKind<Extract<KindModule, { role: Role }>> => k.module.role === role,
+  );
 }

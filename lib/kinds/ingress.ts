@@ -1,11 +1,18 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
-import { mapIngressHost } from "../hosts.ts";
+import { mapHost } from "../hosts.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import { hostContextOf, type MirrorKind, metadataOf, type Remark, type Route } from "./kind.ts";
+import { hostContextOf, metadataOf, type Remark, type Route, type SourceKind } from "./kind.ts";
+import {
+  appendUniqueByJson,
+  asArray,
+  noneLeftAfterHostMapping,
+  specOf,
+  uniqueByJson,
+} from "./shapes.ts";
 
-// Ingress mirrors (DESIGN.md section 6): the source's rules with hosts moved into the feature
+// Ingress mirrors (docs/design.md, Host mapping): the source's rules with hosts moved into the feature
 // namespace's domain. Backends are copied unchanged: `service.name: api` resolves in the target
 // to the Service mirror `api`, or to a real `api` the branch deployed.
 
@@ -25,21 +32,6 @@ interface IngressSpec {
   tls?: IngressTLS[];
 }
 
-const specOf = (obj: KubeObject): IngressSpec => (obj.spec ?? {}) as IngressSpec;
-const asArray = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
-
-/** Appends `items` not already present (by value) to `into`. */
-function appendUnique<T>(into: T[], items: readonly T[]): void {
-  const seen = new Set(into.map((x) => JSON.stringify(x)));
-  for (const item of items) {
-    const key = JSON.stringify(item);
-    if (!seen.has(key)) {
-      seen.add(key);
-      into.push(item);
-    }
-  }
-}
-
 interface IngressPath {
   path?: string;
   pathType?: string;
@@ -48,7 +40,7 @@ interface IngressPath {
 
 /**
  * Merges rules that ended up with the same host; their paths are concatenated, deduplicated. Two
- * source hosts can map to one (`api.example.com` and `www.example.com` both to `N.example.com`):
+ * source hosts can map to one (`api.example.com` and `www.example.com` both to `<namespace>.example.com`):
  * the same path with different backends is then ambiguous, and reported.
  */
 function mergeRules(rules: IngressRule[], remarks: Remark[]): IngressRule[] {
@@ -79,7 +71,7 @@ function mergeRules(rules: IngressRule[], remarks: Remark[]): IngressRule[] {
           });
         }
       }
-      appendUnique(paths, asArray(rule.http.paths));
+      appendUniqueByJson(paths, asArray(rule.http.paths));
       seen.http = { ...seen.http, paths };
     }
   }
@@ -88,9 +80,7 @@ function mergeRules(rules: IngressRule[], remarks: Remark[]): IngressRule[] {
 
 /** TLS entries with hosts deduplicated and identical entries dropped. */
 function dedupeTLS(entries: IngressTLS[]): IngressTLS[] {
-  const out: IngressTLS[] = [];
-  appendUnique(
-    out,
+  return uniqueByJson(
     entries.map((e) => {
       const entry: IngressTLS = {};
       if (e.hosts !== undefined) entry.hosts = [...new Set(e.hosts)];
@@ -98,7 +88,6 @@ function dedupeTLS(entries: IngressTLS[]): IngressTLS[] {
       return entry;
     }),
   );
-  return out;
 }
 
 function ingress(
@@ -113,18 +102,19 @@ function ingress(
   return { apiVersion, kind: "Ingress", metadata, spec: out };
 }
 
-export const ingressKind: MirrorKind = {
+export const ingressKind: SourceKind = {
+  role: "source",
   kind: "Ingress",
   group: "networking.k8s.io",
   resource: "ingresses",
   versions: ["v1"],
 
   mirror(source, ctx) {
-    const spec = specOf(source);
+    const spec = specOf<IngressSpec>(source);
     const remarks: Remark[] = [];
     const hostCtx = hostContextOf(source, ctx);
-    const mapHost = (host: string | undefined): string | undefined => {
-      const m = mapIngressHost(host ?? "", hostCtx);
+    const mapRuleHost = (host: string | undefined): string | undefined => {
+      const m = mapHost(host ?? "", hostCtx);
       if (m.ok) return m.host;
       remarks.push({
         reason: Reason.InvalidHost,
@@ -143,16 +133,10 @@ export const ingressKind: MirrorKind = {
 
     const rules: IngressRule[] = [];
     for (const rule of asArray(spec.rules)) {
-      const host = mapHost(rule.host);
+      const host = mapRuleHost(rule.host);
       if (host !== undefined) rules.push({ ...rule, host });
     }
-    if (rules.length === 0) {
-      remarks.push({
-        reason: Reason.InvalidHost,
-        message: "no rule is left after host mapping: not mirrored",
-      });
-      return { mirror: undefined, remarks };
-    }
+    if (rules.length === 0) return noneLeftAfterHostMapping("rule", remarks);
     const merged = mergeRules(rules, remarks);
 
     const secret = ctx.spec.tldSecretName;
@@ -162,7 +146,7 @@ export const ingressKind: MirrorKind = {
         const mapped: IngressTLS = {};
         if (entry.hosts !== undefined) {
           mapped.hosts = entry.hosts.flatMap((h) => {
-            const m = mapIngressHost(h, hostCtx);
+            const m = mapHost(h, hostCtx);
             if (m.ok) return [m.host];
             remarks.push({
               reason: Reason.InvalidHost,
@@ -199,13 +183,13 @@ export const ingressKind: MirrorKind = {
     return ingress(
       ctx.apiVersion,
       observedMirrorMetadata(observed, ctx.namespace),
-      specOf(observed),
+      specOf<IngressSpec>(observed),
     );
   },
 
   routes(mirror) {
     const routes: Route[] = [];
-    for (const rule of asArray(specOf(mirror).rules)) {
+    for (const rule of asArray(specOf<IngressSpec>(mirror).rules)) {
       const host = rule.host ?? "";
       const paths = asArray(rule.http?.paths) as { path?: string }[];
       if (paths.length === 0) routes.push({ host, path: "" });

@@ -1,6 +1,6 @@
 import { Annotation, Reason } from "../constants.ts";
 import { annotationField, fieldError, formatFieldError } from "../errors.ts";
-import { type HostContext, mapIngressHost } from "../hosts.ts";
+import { type HostContext, mapHost } from "../hosts.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import {
   HTTP_RULES,
@@ -9,21 +9,28 @@ import {
   ruleHosts,
   TCP_RULES,
 } from "../traefik-rule.ts";
-import type { KubeObject } from "../types.ts";
 import {
   hostContextOf,
   type MirrorContext,
-  type MirrorKind,
   metadataOf,
   type Remark,
   type Route,
+  type SourceKind,
 } from "./kind.ts";
+import {
+  asArray,
+  isRecord,
+  type JsonObject,
+  noneLeftAfterHostMapping,
+  specOf,
+  uniqueByJson,
+} from "./shapes.ts";
 
 // Traefik IngressRoute and IngressRouteTCP mirrors, for Traefik v3 (traefik.io/v1alpha1) and v2
 // (traefik.containo.us/v1alpha1): one module per kind and group, made by one factory.
 //
 // - spec.routes[].match: the hosts of Host/HostHeader (HostSNI for TCP) are moved into the feature
-//   namespace's domain like Ingress hosts (DESIGN.md section 6), by lib/traefik-rule.ts; everything
+//   namespace's domain like Ingress hosts (docs/design.md, Host mapping), by lib/traefik-rule.ts; everything
 //   else in the rule stays byte for byte. A route whose rule cannot be mapped (syntax error,
 //   HostRegexp, no host constraint, HostSNI(`*`)) is left out and reported; no route left, no mirror.
 // - Middlewares: config traefikMiddlewares "crossNamespace" (default) points references without a
@@ -39,10 +46,6 @@ import {
 //   TLS is never added to a route without it: a TLS router accepts only TLS connections.
 // - Every other field (entryPoints, priority, kind, syntax, ...) is copied unchanged.
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const specOf = (obj: KubeObject): Obj => (isObj(obj.spec) ? obj.spec : {});
-
 interface RouteKindOptions {
   kind: "IngressRoute" | "IngressRouteTCP";
   group: "traefik.io" | "traefik.containo.us";
@@ -52,30 +55,25 @@ interface RouteKindOptions {
 
 /** A middleware or TraefikService reference pointed at `namespace` when it names none. */
 function qualified(ref: unknown, namespace: string): unknown {
-  if (!isObj(ref) || typeof ref.name !== "string" || ref.name.includes("@")) return ref;
+  if (!isRecord(ref) || typeof ref.name !== "string" || ref.name.includes("@")) return ref;
   if (typeof ref.namespace === "string" && ref.namespace !== "") return ref;
   return { ...ref, namespace };
 }
 
-function unique<T>(items: T[]): T[] {
-  const seen = new Set<string>();
-  return items.filter((item) => {
-    const key = JSON.stringify(item);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
-function mapTLS(tls: Obj, hostCtx: HostContext, ctx: MirrorContext, remarks: Remark[]): Obj {
-  const out: Obj = { ...tls };
+function mapTLS(
+  tls: JsonObject,
+  hostCtx: HostContext,
+  ctx: MirrorContext,
+  remarks: Remark[],
+): JsonObject {
+  const out: JsonObject = { ...tls };
   if (Array.isArray(tls.domains)) {
-    const domains: Obj[] = [];
+    const domains: JsonObject[] = [];
     for (const [j, domain] of tls.domains.entries()) {
-      if (!isObj(domain)) continue;
+      if (!isRecord(domain)) continue;
       const names: { field: string; host: unknown }[] = [
         { field: `spec.tls.domains[${j}].main`, host: domain.main },
-        ...(Array.isArray(domain.sans) ? domain.sans : []).map((host, k) => ({
+        ...asArray(domain.sans).map((host, k) => ({
           field: `spec.tls.domains[${j}].sans[${k}]`,
           host,
         })),
@@ -85,7 +83,7 @@ function mapTLS(tls: Obj, hostCtx: HostContext, ctx: MirrorContext, remarks: Rem
         if (host === undefined) continue;
         const m =
           typeof host === "string" && host !== ""
-            ? mapIngressHost(host.toLowerCase(), hostCtx)
+            ? mapHost(host.toLowerCase(), hostCtx)
             : { ok: false as const, reason: "must be a host name" };
         if (m.ok) {
           if (!mapped.includes(m.host)) mapped.push(m.host);
@@ -99,13 +97,13 @@ function mapTLS(tls: Obj, hostCtx: HostContext, ctx: MirrorContext, remarks: Rem
       // A domain whose main was left out is led by its first valid SAN; one with none is dropped.
       const [main, ...sans] = mapped;
       if (main === undefined) continue;
-      const entry: Obj = { ...domain, main };
+      const entry: JsonObject = { ...domain, main };
       if (sans.length > 0) entry.sans = sans;
       else delete entry.sans;
       domains.push(entry);
     }
     // Without domains Traefik takes the certificate's names from the (mapped) rules.
-    if (domains.length > 0) out.domains = unique(domains);
+    if (domains.length > 0) out.domains = uniqueByJson(domains);
     else delete out.domains;
   }
   if (tls.passthrough !== true) {
@@ -122,9 +120,10 @@ function mapTLS(tls: Obj, hostCtx: HostContext, ctx: MirrorContext, remarks: Rem
   return out;
 }
 
-function routeKind(opts: RouteKindOptions): MirrorKind {
+function routeKind(opts: RouteKindOptions): SourceKind {
   const { kind, group, resource, dialect } = opts;
   return {
+    role: "source",
     kind,
     group,
     resource,
@@ -137,14 +136,14 @@ function routeKind(opts: RouteKindOptions): MirrorKind {
       const hostCtx = hostContextOf(source, ctx);
       const crossNamespace = ctx.config.traefikMiddlewares === "crossNamespace";
 
-      const routes: Obj[] = [];
-      for (const [i, route] of (Array.isArray(spec.routes) ? spec.routes : []).entries()) {
-        if (!isObj(route)) continue;
+      const routes: JsonObject[] = [];
+      for (const [i, route] of asArray(spec.routes).entries()) {
+        if (!isRecord(route)) continue;
         const field = `spec.routes[${i}].match`;
         const match = route.match;
         const r =
           typeof match === "string"
-            ? rewriteRuleHosts(match, (host) => mapIngressHost(host, hostCtx), dialect)
+            ? rewriteRuleHosts(match, (host) => mapHost(host, hostCtx), dialect)
             : { ok: false as const, reason: "must be a rule such as Host(`example.com`)" };
         if (!r.ok) {
           remarks.push({
@@ -155,27 +154,21 @@ function routeKind(opts: RouteKindOptions): MirrorKind {
           });
           continue;
         }
-        const out: Obj = { ...route, match: r.rule };
+        const out: JsonObject = { ...route, match: r.rule };
         if (crossNamespace && Array.isArray(route.middlewares)) {
           out.middlewares = route.middlewares.map((m) => qualified(m, sourceNamespace));
         }
         if (crossNamespace && Array.isArray(route.services)) {
           out.services = route.services.map((s) =>
-            isObj(s) && s.kind === "TraefikService" ? qualified(s, sourceNamespace) : s,
+            isRecord(s) && s.kind === "TraefikService" ? qualified(s, sourceNamespace) : s,
           );
         }
         routes.push(out);
       }
-      if (routes.length === 0) {
-        remarks.push({
-          reason: Reason.InvalidHost,
-          message: "no route is left after host mapping: not mirrored",
-        });
-        return { mirror: undefined, remarks };
-      }
+      if (routes.length === 0) return noneLeftAfterHostMapping("route", remarks);
 
-      const out: Obj = { ...spec, routes };
-      if (isObj(spec.tls)) {
+      const out: JsonObject = { ...spec, routes };
+      if (isRecord(spec.tls)) {
         out.tls = mapTLS(spec.tls, hostCtx, ctx, remarks);
       } else {
         delete out.tls;
@@ -210,8 +203,8 @@ function routeKind(opts: RouteKindOptions): MirrorKind {
       const routes: Route[] = [];
       const seen = new Set<string>();
       const spec = specOf(mirror);
-      for (const route of Array.isArray(spec.routes) ? spec.routes : []) {
-        if (!isObj(route) || typeof route.match !== "string") continue;
+      for (const route of asArray(spec.routes)) {
+        if (!isRecord(route) || typeof route.match !== "string") continue;
         for (const host of ruleHosts(route.match, dialect)) {
           if (seen.has(host)) continue;
           seen.add(host);
@@ -253,7 +246,7 @@ export const ingressRouteTCPV2Kind = routeKind({
 });
 
 /** Every Traefik route kind, both API groups. */
-export const TRAEFIK_ROUTE_KINDS: readonly MirrorKind[] = [
+export const TRAEFIK_ROUTE_KINDS: readonly SourceKind[] = [
   ingressRouteKind,
   ingressRouteV2Kind,
   ingressRouteTCPKind,

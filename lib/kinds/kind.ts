@@ -5,8 +5,10 @@ import type { HostContext } from "../hosts.ts";
 import { mirrorMetadata } from "../metadata.ts";
 import type { KubeObject, ObjectMeta } from "../types.ts";
 
-// The one interface every mirrored kind implements. The engine does targeting, skips, conflicts,
-// fail-static and status; a kind module only knows how to shape its own mirror.
+// The interfaces kind modules implement. The engine does targeting, skips, conflicts, fail-static
+// and status; a kind module only knows how to shape its own objects. A kind plays one of two roles
+// (docs/design.md, Vocabulary): a source kind is mirrored from annotated sources; a companion kind
+// is never a source, its objects exist only beside other kinds' mirrors.
 
 export interface MirrorContext {
   /** The target namespace. */
@@ -19,6 +21,9 @@ export interface MirrorContext {
   declared(group: string, kind: string): string | undefined;
 }
 
+/** Where an observed object is kept, and at which apiVersion. */
+export type RebuildContext = Pick<MirrorContext, "namespace" | "apiVersion">;
+
 /** A remark about one mirror, completed by the engine with object and source names. */
 export interface Remark {
   reason: Reason;
@@ -30,7 +35,7 @@ export interface MirrorResult {
   mirror: KubeObject | undefined;
   remarks: Remark[];
   /**
-   * Objects of auxiliary kinds the mirror needs beside it, possibly in another namespace (a
+   * Objects of companion kinds the mirror needs beside it, possibly in another namespace (a
    * Gateway API ReferenceGrant in the source namespace). The engine deduplicates them and checks
    * them for conflicts like mirrors.
    */
@@ -43,7 +48,8 @@ export interface Route {
   path: string;
 }
 
-export interface MirrorKind {
+/** What every kind module declares, whatever its role. */
+interface KindIdentity {
   readonly kind: string;
   /** API group; "" for the core group. */
   readonly group: string;
@@ -51,21 +57,37 @@ export interface MirrorKind {
   readonly resource: string;
   /** API versions this module can produce. */
   readonly versions: readonly string[];
-  /** Auxiliary kinds are never sources: they exist only as companions of other kinds' mirrors. */
-  readonly auxiliary?: boolean;
-  /**
-   * For auxiliary kinds: the names its companions for target namespace `target` take in the source
-   * namespaces, so the customize hook asks for exactly those (and sees unmanaged ones).
-   */
-  companionNames?(target: string): string[];
-  /** For auxiliary kinds: one companion from two that several mirrors asked for under one name. */
-  mergeCompanions?(a: KubeObject, b: KubeObject): KubeObject;
+  /** An observed object reduced to the fields the hook owns, to keep it unchanged (fail-static). */
+  rebuild(observed: KubeObject, ctx: RebuildContext): KubeObject;
+}
+
+/** A kind whose annotated objects in source namespaces are mirrored into target namespaces. */
+export interface SourceKind extends KindIdentity {
+  readonly role: "source";
   /** The mirror of `source` in `ctx.namespace`. */
   mirror(source: KubeObject, ctx: MirrorContext): MirrorResult;
-  /** An observed mirror reduced to the fields the hook owns, to keep it unchanged (fail-static). */
-  rebuild(observed: KubeObject, ctx: Pick<MirrorContext, "namespace" | "apiVersion">): KubeObject;
   /** The hosts and paths a mirror serves, for kinds that route traffic. */
   routes?(mirror: KubeObject): Route[];
+}
+
+/** A kind that is never a source: its objects exist only as companions of other kinds' mirrors. */
+export interface CompanionKind extends KindIdentity {
+  readonly role: "companion";
+  /**
+   * The names its companions for target namespace `target` take in the source namespaces, so the
+   * customize hook asks for exactly those (and sees unmanaged ones).
+   */
+  companionNames(target: string): string[];
+  /** One companion from two that several mirrors asked for under one name. */
+  mergeCompanions(first: KubeObject, second: KubeObject): KubeObject;
+}
+
+/** Any kind module; `role` tells which. */
+export type KindModule = SourceKind | CompanionKind;
+
+/** The hosts and paths `object` serves, or none for kinds that do not route traffic. */
+export function routesOf(module: KindModule, object: KubeObject): Route[] {
+  return module.role === "source" && module.routes ? module.routes(object) : [];
 }
 
 /** Where a source's hosts are mapped to: its annotations first, then the configuration. */
@@ -73,7 +95,7 @@ export function hostContextOf(source: KubeObject, ctx: MirrorContext): HostConte
   return {
     namespace: ctx.namespace,
     sourceNamespace: source.metadata.namespace ?? "",
-    ingress: source.metadata.name,
+    sourceName: source.metadata.name,
     topLevelDomain: ctx.spec.topLevelDomain ?? ctx.config.defaultTopLevelDomain,
     template: ctx.spec.hostTemplate,
   };

@@ -1,6 +1,6 @@
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import { type MirrorKind, metadataOf } from "./kind.ts";
+import { metadataOf, type SourceKind } from "./kind.ts";
 
 // Traefik Middleware and MiddlewareTCP mirrors (traefik.io/v1alpha1 and traefik.containo.us/
 // v1alpha1), for config traefikMiddlewares: local, where IngressRoute mirrors keep their middleware
@@ -33,8 +33,9 @@ function middleware(
 function middlewareKind(
   kind: "Middleware" | "MiddlewareTCP",
   group: "traefik.io" | "traefik.containo.us",
-): MirrorKind {
+): SourceKind {
   return {
+    role: "source",
     kind,
     group,
     resource: kind === "Middleware" ? "middlewares" : "middlewaretcps",
@@ -66,7 +67,7 @@ export const middlewareTCPV3Kind = middlewareKind("MiddlewareTCP", "traefik.io")
 export const middlewareTCPV2Kind = middlewareKind("MiddlewareTCP", "traefik.containo.us");
 
 /** Every Traefik middleware kind, both API groups. */
-export const TRAEFIK_MIDDLEWARE_KINDS: readonly MirrorKind[] = [
+export const TRAEFIK_MIDDLEWARE_KINDS: readonly SourceKind[] = [
   middlewareV3Kind,
   middlewareV2Kind,
   middlewareTCPV3Kind,

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../constants.ts";
 import { MAX_SUBDOMAIN } from "../dns.ts";
-import { observedMirrorMetadata } from "../metadata.ts";
+import { compareStrings, observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject, ObjectMeta } from "../types.ts";
-import type { MirrorKind } from "./kind.ts";
+import type { CompanionKind } from "./kind.ts";
+import { asArray, specOf, uniqueByJson } from "./shapes.ts";
 
-// Gateway API ReferenceGrants: an auxiliary kind. Never a source; the HTTPRoute module returns one
+// Gateway API ReferenceGrants: a companion kind. Never a source; the HTTPRoute module returns one
 // as a companion in the source namespace when config gatewayBackends is "source", so that the
 // mirrors in a feature namespace may send traffic to the source namespace's Services.
 
@@ -59,42 +60,36 @@ export function serviceReferenceGrant(
   );
 }
 
-export const referenceGrantKind: MirrorKind = {
+export const referenceGrantKind: CompanionKind = {
+  role: "companion",
   kind: "ReferenceGrant",
   group: GATEWAY_GROUP,
   resource: "referencegrants",
   versions: ["v1beta1", "v1"],
-  auxiliary: true,
   companionNames: (target) => [referenceGrantName(target)],
 
   // Several routes share the grant of a target namespace: it names every Service any of them
-  // reaches.
-  mergeCompanions(a, b) {
-    const spec = (o: KubeObject) => (o.spec ?? {}) as Partial<GrantSpec>;
-    const to = new Map<string, unknown>();
-    for (const entry of [...(spec(a).to ?? []), ...(spec(b).to ?? [])]) {
-      to.set(JSON.stringify(entry), entry);
-    }
-    const merged = [...to.entries()]
-      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
-      .map(([, e]) => e);
-    return { ...a, spec: { ...spec(a), to: merged } };
-  },
-
-  mirror() {
-    // Never called: the engine does not treat an auxiliary kind as a source.
-    return { mirror: undefined, remarks: [] };
+  // reaches, in a stable order.
+  mergeCompanions(first, second) {
+    const to = uniqueByJson([
+      ...asArray(specOf<GrantSpec>(first).to),
+      ...asArray(specOf<GrantSpec>(second).to),
+    ])
+      .map((entry) => ({ key: JSON.stringify(entry), entry }))
+      .sort((x, y) => compareStrings(x.key, y.key))
+      .map(({ entry }) => entry);
+    return { ...first, spec: { ...specOf<GrantSpec>(first), to } };
   },
 
   rebuild(observed, ctx) {
-    const spec = (observed.spec ?? {}) as Partial<GrantSpec>;
+    const spec = specOf<GrantSpec>(observed);
     const metadata = observedMirrorMetadata(observed, ctx.namespace);
     // Companions are written without annotations: keep the shape when nothing is left.
     if (metadata.annotations !== undefined && Object.keys(metadata.annotations).length === 0)
       delete metadata.annotations;
     return grant(ctx.apiVersion, metadata, {
-      from: Array.isArray(spec.from) ? spec.from : [],
-      to: Array.isArray(spec.to) ? spec.to : [],
+      from: asArray(spec.from),
+      to: asArray(spec.to),
     });
   },
 };

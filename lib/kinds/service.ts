@@ -2,10 +2,11 @@ import { Reason } from "../constants.ts";
 import { isDnsSubdomain, whyNotSubdomain } from "../dns.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import { type MirrorKind, metadataOf, type Remark } from "./kind.ts";
+import { metadataOf, type Remark, type SourceKind } from "./kind.ts";
+import { asArray, specOf } from "./shapes.ts";
 
-// Service mirrors (DESIGN.md section 5): an ExternalName Service of the same name pointing at the
-// source's cluster DNS name, with the source's ports.
+// Service mirrors (README, Service mirrors): an ExternalName Service of the same name pointing at
+// the source's cluster DNS name, with the source's ports.
 
 interface ServicePort {
   name?: string;
@@ -27,8 +28,7 @@ function portOf(p: ServicePort): ServicePort {
 }
 
 function portsOf(obj: KubeObject): ServicePort[] {
-  const spec = obj.spec as { ports?: unknown } | undefined;
-  return Array.isArray(spec?.ports) ? (spec.ports as ServicePort[]).map(portOf) : [];
+  return asArray(specOf<{ ports: ServicePort[] }>(obj).ports).map(portOf);
 }
 
 function service(
@@ -42,7 +42,8 @@ function service(
   return { apiVersion, kind: "Service", metadata, spec };
 }
 
-export const serviceKind: MirrorKind = {
+export const serviceKind: SourceKind = {
+  role: "source",
   kind: "Service",
   group: "",
   resource: "services",
@@ -84,12 +85,11 @@ export const serviceKind: MirrorKind = {
   },
 
   rebuild(observed, ctx) {
-    const spec = observed.spec as { externalName?: unknown } | undefined;
-    const externalName = typeof spec?.externalName === "string" ? spec.externalName : "";
+    const { externalName } = specOf(observed);
     return service(
       ctx.apiVersion,
       observedMirrorMetadata(observed, ctx.namespace),
-      externalName,
+      typeof externalName === "string" ? externalName : "",
       portsOf(observed),
     );
   },
