@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, parseConfig } from "../lib/config.ts";
+import { isDnsLabel } from "../lib/dns.ts";
 import { RequestError } from "../lib/request.ts";
 import { checkConfig, checkManifest, formatProblem, inputProblem, type Problem } from "./check.ts";
 import { expandPath, InputError, manifestsOfFile, readManifests } from "./manifests.ts";
@@ -171,6 +172,12 @@ function runRender(args: string[], io: Io): number {
   if (files.length === 0) throw new UsageError("render", "-f/--filename is required");
   if (values.namespace === undefined || values.namespace === "") {
     throw new UsageError("render", "--namespace is required");
+  }
+  if (!isDnsLabel(values.namespace)) {
+    throw new UsageError(
+      "render",
+      `--namespace: Invalid value: ${JSON.stringify(values.namespace)}: must be a namespace name (a DNS label)`,
+    );
   }
   const output = values.output;
   if (output !== "yaml" && output !== "json") {

@@ -7,7 +7,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
-import { load, loadAll } from "js-yaml";
+import fc from "fast-check";
+import { dump, load, loadAll } from "js-yaml";
+import { manifestsOf } from "../cli/manifests.ts";
 import { RENDER_ATTACHMENTS } from "../cli/render.ts";
 import type { KubeObject } from "../lib/types.ts";
 
@@ -242,6 +244,10 @@ describe("render", () => {
       [["render", ...EXAMPLE_FLAGS], /^kube-external-sync render: --namespace is required/],
       [["render", "-n", "x"], /^kube-external-sync render: -f\/--filename is required/],
       [
+        ["render", ...EXAMPLE_FLAGS, "-n", "Feature_X"],
+        /--namespace: Invalid value: "Feature_X": must be a namespace name \(a DNS label\)/,
+      ],
+      [
         ["render", ...EXAMPLE_FLAGS, "-n", "x", "-o", "xml"],
         /--output: Unsupported value: "xml": supported values: "yaml", "json"/,
       ],
@@ -470,4 +476,51 @@ describe("--help", () => {
       assert.equal(r.stderr, "");
     });
   }
+});
+
+describe("manifest positions", () => {
+  const key = fc.stringMatching(/^[a-z][a-z0-9./-]{0,20}$/);
+  const objectArb = fc.record({
+    apiVersion: fc.constant("v1"),
+    kind: fc.constantFrom("Service", "Namespace", "ConfigMap"),
+    metadata: fc.record({
+      name: fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
+      annotations: fc.dictionary(key, fc.string({ maxLength: 40 }), { maxKeys: 4 }),
+    }),
+    data: fc.dictionary(key, fc.string({ maxLength: 80 }), { maxKeys: 3 }),
+  });
+
+  test("any multi-document YAML or JSON List: the same objects, each field at the line of its key", () => {
+    fc.assert(
+      fc.property(
+        fc.array(objectArb, { minLength: 1, maxLength: 5 }),
+        fc.boolean(),
+        (generated, asJson) => {
+          // Plain objects (fast-check's records and dictionaries may have a null prototype).
+          const objects = JSON.parse(JSON.stringify(generated)) as typeof generated;
+          const text = asJson
+            ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)
+            : objects.map((o) => dump(o)).join("---\n");
+          const manifests = manifestsOf(text, "input.yaml");
+          assert.deepEqual(
+            manifests.map((m) => m.object),
+            objects,
+          );
+          const lines = text.split("\n");
+          for (const m of manifests) {
+            const nameLine = lines[m.lineOf(["metadata", "name"]) - 1] ?? "";
+            assert.match(nameLine, /^\s*"?name"?:/, nameLine);
+            for (const annotation of Object.keys(m.object.metadata.annotations ?? {})) {
+              const line = lines[m.lineOf(["metadata", "annotations", annotation]) - 1] ?? "";
+              assert.ok(
+                line.includes(annotation) || line.includes(JSON.stringify(annotation)),
+                line,
+              );
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
 });
