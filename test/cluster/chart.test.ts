@@ -23,7 +23,7 @@ import { before, describe, test } from "node:test";
 import { dump, load, loadAll } from "js-yaml";
 import { parseConfig } from "../../lib/config.ts";
 import { ensureHelm, REPO_ROOT } from "./build.ts";
-import { controlPlaneForTests } from "./harness.ts";
+import { controlPlaneForTests, runKubectl } from "./harness.ts";
 import { type CommandResult, type Json, type KubeObject, runCommand } from "./kube.ts";
 
 const CHART = path.join(REPO_ROOT, "charts", "kube-external-sync");
@@ -43,7 +43,7 @@ before(
 
 function helm(args: readonly string[]): Promise<CommandResult> {
   assert.ok(helmBinary, "helm was not built");
-  // HOME and XDG dirs in a temp dir would be tidier, but helm template and lint write nothing.
+  // `helm template` and `helm lint` of a local chart read and write nothing under HOME.
   return runCommand(helmBinary, args, { cwd: REPO_ROOT });
 }
 
@@ -107,24 +107,13 @@ async function assertDryRun(
 ): Promise<void> {
   const ns = await kubectl("create", "namespace", NS, "--dry-run=client", "-o", "json");
   assert.equal(ns.code, 0, ns.stderr);
-  const applied = await runCommand(
-    plane().binaries.kubectl,
-    [`--kubeconfig=${plane().kubeconfigPath}`, "apply", "-f", "-"],
-    { cwd: REPO_ROOT, input: ns.stdout },
-  );
+  const applied = await runKubectl(plane(), ["apply", "-f", "-"], ns.stdout);
   assert.equal(applied.code, 0, applied.stderr);
 
-  const dry = await runCommand(
-    plane().binaries.kubectl,
-    [
-      `--kubeconfig=${plane().kubeconfigPath}`,
-      "apply",
-      "-f",
-      "-",
-      "--dry-run=server",
-      "--validate=strict",
-    ],
-    { cwd: REPO_ROOT, input: text },
+  const dry = await runKubectl(
+    plane(),
+    ["apply", "-f", "-", "--dry-run=server", "--validate=strict"],
+    text,
   );
   const accepted = dry.stdout
     .trim()
