@@ -8,6 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY hooks ./hooks
 COPY lib ./lib
+COPY cli ./cli
 RUN npm run build
 RUN npm prune --omit=dev --no-audit --no-fund
 
@@ -21,4 +22,5 @@ COPY --from=build /app/dist ./dist
 USER 65532:65532
 EXPOSE 8080
 # node is PID 1 here: hooks/server.ts handles SIGTERM itself (readiness off, drain, exit).
+# The CLI is in the image too: `docker run --rm -v "$PWD:/work" IMAGE dist/cli/main.js check -f /work`.
 CMD ["dist/hooks/server.js"]

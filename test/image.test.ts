@@ -5,7 +5,7 @@
 // server and stops it with SIGTERM, as the kubelet would.
 
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   cpSync,
@@ -130,6 +130,7 @@ test("the runtime stage holds production dependencies only", () => {
     assert.ok(existsSync(join(modules, prod)), `${prod} is in the image`);
   }
   assert.ok(existsSync(join(app, "dist", "hooks", "server.js")));
+  assert.ok(existsSync(join(app, "dist", "cli", "main.js")));
   assert.equal(existsSync(join(app, "hooks")), false, "TypeScript sources are not in the image");
 });
 
@@ -180,4 +181,33 @@ test("the image's CMD serves the hooks as a non-root user and stops on SIGTERM",
   }
   assert.equal(await exited, 0, `server exits 0 after SIGTERM; output:\n${output}`);
   assert.match(output, /shutting down/);
+});
+
+test("the image runs the CLI: render and check of the examples, as a non-root user", () => {
+  const asRoot = process.getuid?.() === 0;
+  const run = (args: string[]) =>
+    spawnSync(join(work, "nodejs", "bin", "node"), ["dist/cli/main.js", ...args], {
+      cwd: app,
+      encoding: "utf8",
+      env: { HOME: "/nonexistent" },
+      timeout: 30_000,
+      ...(asRoot ? { uid: NONROOT_UID, gid: NONROOT_UID } : {}),
+    });
+  // The examples are read from outside the image's application directory, as from a mount.
+  const examples = ["develop.yaml", "feature-namespaces.yaml"].flatMap((f) => [
+    "-f",
+    join(work, "examples", f),
+  ]);
+  cpSync(join(ROOT, "examples"), join(work, "examples"), { recursive: true });
+  execFileSync("chmod", ["-R", "a+rX", join(work, "examples")]);
+  const render = run(["render", ...examples, "--namespace", "feature-login", "-o", "json"]);
+  assert.equal(render.status, 0, render.stderr);
+  const list = JSON.parse(render.stdout) as { items: { kind: string }[] };
+  assert.deepEqual(
+    list.items.map((i) => i.kind),
+    ["Ingress", "Service", "Service", "Service"],
+  );
+  const check = run(["check", ...examples]);
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.match(check.stderr, /7 object\(s\) checked: 0 invalid/);
 });

@@ -495,12 +495,83 @@ export async function tryTraefikV2(): Promise<ModuleAttempt> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Helm, for the chart tests (test/cluster/chart.test.ts)
+
+const HELM_MODULE = path.join(GO_DIR, "helm");
+const HELM_PKG = "helm.sh/helm/v4/cmd/helm";
+
+/**
+ * Builds Helm from the helper module test/cluster/go/helm into $CACHE_DIR/bin/helm-<key>/helm,
+ * where <key> hashes its go.mod, go.sum, the build flags and the Go version, and returns its path.
+ * A cached binary is reused.
+ */
+export async function ensureHelm(opts: EnsureOptions = {}): Promise<string> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const [goVer, gomod, gosum] = await Promise.all([
+    goVersion(),
+    readFile(path.join(HELM_MODULE, "go.mod")),
+    readFile(path.join(HELM_MODULE, "go.sum")),
+  ]);
+  const version = /^\s*helm\.sh\/helm\/v4 (v\d+\.\d+\.\d+)\b/m.exec(gomod.toString("utf8"))?.[1];
+  if (!version) throw new Error("test/cluster/go/helm/go.mod does not require helm.sh/helm/v4");
+  // Stamped like Helm's own Makefile does, so `helm version` reports the pinned release.
+  const flags = [
+    "-trimpath",
+    "-pgo=off",
+    `-ldflags=-s -w -X helm.sh/helm/v4/internal/version.version=${version} -X helm.sh/helm/v4/internal/version.gitTreeState=clean`,
+  ];
+  const key = createHash("sha256")
+    .update("go.mod\0")
+    .update(gomod)
+    .update("\0go.sum\0")
+    .update(gosum)
+    .update(`\0${flags.join(" ")}\0CGO_ENABLED=0 ${goVer}\0`)
+    .digest("hex")
+    .slice(0, 12);
+  const binDir = path.join(cacheDir(), "bin", `helm-${key}`);
+  const helm = path.join(binDir, "helm");
+  if (await isExecutable(helm)) return helm;
+
+  await mkdir(binDir, { recursive: true });
+  const tmp = await mkdtemp(path.join(binDir, ".build-helm-"));
+  const args = ["build", ...flags, "-o", path.join(tmp, "helm"), HELM_PKG];
+  const started = Date.now();
+  log(`==> building helm ${version} into ${binDir} (${goVer})`);
+  log(`  (cd test/cluster/go/helm && CGO_ENABLED=0 go ${args.map(shellQuote).join(" ")})`);
+  const heartbeat = setInterval(
+    () => log(`  ... still building helm (${elapsed(started)})`),
+    HEARTBEAT_MS,
+  );
+  try {
+    const res = await run("go", args, {
+      cwd: HELM_MODULE,
+      env: goEnv(),
+      onStderrLine: (l) => {
+        if (l.startsWith("go: downloading")) log(`  ${l}`);
+      },
+    });
+    if (res.code !== 0) {
+      throw new Error(
+        `go build of helm failed (exit ${res.code}) in test/cluster/go/helm:\n${res.stderr}`,
+      );
+    }
+    await rename(path.join(tmp, "helm"), helm);
+    log(`  built helm in ${elapsed(started)}`);
+  } finally {
+    clearInterval(heartbeat);
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return helm;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   console.log(`==> control-plane binaries (cache ${path.join(cacheDir(), "bin")})`);
   const bins = await ensureBinaries();
   console.log(`==> route CRDs (cache ${path.join(cacheDir(), "crds")})`);
   const crds = await ensureRouteCRDs();
+  const helm = await ensureHelm();
   const v2 = await tryTraefikV2();
   if (v2.available) {
     console.log(`  the proxy now serves Traefik v2: \`${v2.command}\` -> ${v2.answer}`);
@@ -536,6 +607,7 @@ async function main(): Promise<void> {
   console.log(
     `  metacontroller           ${mc.available ? "module available, not built" : "BLOCKED"}`,
   );
+  console.log(`  helm                     ${helm}`);
   for (const f of [...crds.traefik, ...crds.gatewayApi])
     console.log(`  CRDs                     ${f}`);
   console.log(
