@@ -25,6 +25,11 @@ const fileSchema = z.strictObject({
   /** IngressRoute mirrors: reference the source's Middlewares across namespaces, or use local copies. */
   traefikMiddlewares: z.enum(["crossNamespace", "local"]).default("crossNamespace"),
   /**
+   * IngressRoute mirrors: keep Service references local (resolving to the ExternalName mirrors),
+   * or point those the branch does not run itself at the source namespace.
+   */
+  traefikBackends: z.enum(["local", "source"]).default("local"),
+  /**
    * HTTPRoute mirrors: point backends at the source namespace with a ReferenceGrant (works on every
    * implementation), or keep them local (needs ExternalName backend support, which most lack).
    */
@@ -44,6 +49,7 @@ export interface Config {
   /** The hook's own namespace, never a target (from POD_NAMESPACE). */
   podNamespace: string | undefined;
   traefikMiddlewares: "crossNamespace" | "local";
+  traefikBackends: "local" | "source";
   gatewayBackends: "local" | "source";
 }
 
@@ -94,6 +100,7 @@ export function parseConfig(doc: unknown, podNamespace?: string): Config {
     sourceSelector,
     podNamespace: podNamespace === "" ? undefined : podNamespace,
     traefikMiddlewares: file.traefikMiddlewares,
+    traefikBackends: file.traefikBackends,
     gatewayBackends: file.gatewayBackends,
   };
 }

@@ -18,6 +18,11 @@ export const Annotation = {
   keepOwnerReferences: `${PREFIX}keep-owner-references`,
   /** Written by the hook on every mirror. */
   replicatedFrom: `${PREFIX}replicated-from`,
+  /**
+   * Written by the hook on a route mirror: the backends the branch serves itself (sorted, comma
+   * separated), which the mirror sends to the branch's own Services instead of the baseline.
+   */
+  localBackends: `${PREFIX}local-backends`,
   /** Read on a target namespace. */
   skip: `${PREFIX}skip`,
   /** Written by the hook on the parent namespace. */
@@ -44,6 +49,7 @@ export const SOURCE_KEYS: ReadonlySet<string> = new Set([
   Annotation.keepOwnerReferences,
   // Harmless on a source: manifests are often copied from a namespace or a mirror.
   Annotation.replicatedFrom,
+  Annotation.localBackends,
   Annotation.skip,
   Annotation.status,
 ]);
