@@ -27,6 +27,22 @@ function tlsData(data: unknown): Record<string, string> {
   return out;
 }
 
+/**
+ * cert-manager's bookkeeping on the Secrets it issues: on a mirror it would claim the copy for a
+ * Certificate of that name in the branch, so the mirror carries none of it.
+ */
+const ISSUER_KEY_PREFIXES = ["cert-manager.io/", "controller.cert-manager.io/"];
+
+function withoutIssuerKeys(metadata: KubeObject["metadata"]): KubeObject["metadata"] {
+  const keep = (map: Record<string, string> | undefined) =>
+    Object.fromEntries(
+      Object.entries(map ?? {}).filter(
+        ([key]) => !ISSUER_KEY_PREFIXES.some((p) => key.startsWith(p)),
+      ),
+    );
+  return { ...metadata, labels: keep(metadata.labels), annotations: keep(metadata.annotations) };
+}
+
 function secret(
   apiVersion: string,
   metadata: KubeObject["metadata"],
@@ -67,11 +83,15 @@ export const secretKind: SourceKind = {
         : [
             {
               reason: Reason.NotCopied,
-              message: `data keys ${clip(dropped.join(", "), 120)} are not copied: a TLS mirror carries only ${TLS_DATA_KEYS.join(", ")}`,
+              message: `data not copied, a TLS mirror carries only ${TLS_DATA_KEYS.join(", ")}: keys ${clip(dropped.join(", "), 120)}`,
             },
           ];
     return {
-      mirror: secret(ctx.apiVersion, metadataOf(source, ctx), tlsData(source.data)),
+      mirror: secret(
+        ctx.apiVersion,
+        withoutIssuerKeys(metadataOf(source, ctx)),
+        tlsData(source.data),
+      ),
       remarks,
     };
   },
