@@ -1,17 +1,14 @@
 import { isSource, parseSkipList, parseSourceAnnotations, type SkipList } from "./annotations.ts";
 import type { Config } from "./config.ts";
-import { Annotation } from "./constants.ts";
+import { Annotation, TLS_SECRET_TYPE } from "./constants.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
 import { replicatedFrom } from "./metadata.ts";
 import { isTargetOf } from "./targeting.ts";
 import type { KubeObject, ObjectsByName, SyncRequest } from "./types.ts";
 
 // What the branch namespace itself holds, as the kind modules need it to decide per reference
-// (docs/design.md, Backends follow the branch; TLS Secret mirrors). A pure function of the sync
+// (docs/design.md, Backends follow the branch; Secret (TLS, opt-in)). A pure function of the sync
 // request, computed once per request before any mirror.
-
-/** The Secret type that is mirrored; every other type is refused. */
-export const TLS_SECRET_TYPE = "kubernetes.io/tls";
 
 export interface BranchFacts {
   /**
@@ -23,12 +20,6 @@ export interface BranchFacts {
   /** Names of the TLS Secrets this answer mirrors into the namespace. */
   mirroredTLSSecrets: ReadonlySet<string>;
 }
-
-/** A branch with nothing of its own: every backend goes to the baseline, no Secret is mirrored. */
-export const EMPTY_BRANCH: BranchFacts = {
-  runsService: () => false,
-  mirroredTLSSecrets: new Set(),
-};
 
 /** Objects of one kind in `namespace`, sorted by name (the engine's order). */
 function objectsIn(map: ObjectsByName, namespace: string): KubeObject[] {

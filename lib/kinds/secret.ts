@@ -1,5 +1,4 @@
-import { TLS_SECRET_TYPE } from "../branch.ts";
-import { Reason } from "../constants.ts";
+import { ISSUER_KEY_PREFIXES, Reason, TLS_DATA_KEYS, TLS_SECRET_TYPE } from "../constants.ts";
 import { clip } from "../dns.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
@@ -13,9 +12,6 @@ import { isRecord } from "./shapes.ts";
 // it must not reach a log line, a status message, a metric or an error message, so no message
 // here quotes anything from `data` (only key names and the type).
 
-/** The only data keys a mirror carries. */
-export const TLS_DATA_KEYS = ["tls.crt", "tls.key", "ca.crt"] as const;
-
 /** The TLS keys of `data` whose value is a string, in a fixed order; nothing else. */
 function tlsData(data: unknown): Record<string, string> {
   const out: Record<string, string> = {};
@@ -27,12 +23,7 @@ function tlsData(data: unknown): Record<string, string> {
   return out;
 }
 
-/**
- * cert-manager's bookkeeping on the Secrets it issues: on a mirror it would claim the copy for a
- * Certificate of that name in the branch, so the mirror carries none of it.
- */
-const ISSUER_KEY_PREFIXES = ["cert-manager.io/", "controller.cert-manager.io/"];
-
+/** The mirror's metadata without cert-manager's keys: the copy is not cert-manager's. */
 function withoutIssuerKeys(metadata: KubeObject["metadata"]): KubeObject["metadata"] {
   const keep = (map: Record<string, string> | undefined) =>
     Object.fromEntries(

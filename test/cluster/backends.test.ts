@@ -15,9 +15,7 @@
 //   node test/run.ts "test/cluster/backends.test.ts" --serial
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import os from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { loadAll } from "js-yaml";
@@ -27,6 +25,7 @@ import { parseSyncRequest } from "../../lib/request.ts";
 import { ensureRouteCRDs, REPO_ROOT } from "./build.ts";
 import { controlPlaneForTests, waitFor } from "./harness.ts";
 import { type ApiResponse, KubeClient, type KubeObject, resourcePath } from "./kube.ts";
+import { makeTestCertificate } from "./tls.ts";
 
 const FIXTURES = path.join(REPO_ROOT, "test", "fixtures", "sync");
 /** The behaviour fixtures of these rows whose kinds this control plane serves. */
@@ -90,32 +89,6 @@ const { kubectl } = controlPlaneForTests(async (cp) => {
     assert.equal(r.code, 0, r.stderr);
   }
 });
-
-/** A self-signed certificate and its key, made with openssl for this run and then deleted. */
-async function makeTestCertificate(): Promise<Record<string, string>> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "kes-tls-"));
-  try {
-    const [key, crt] = [path.join(dir, "tls.key"), path.join(dir, "tls.crt")];
-    const args = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1";
-    try {
-      execFileSync(
-        "openssl",
-        [...args.split(" "), "-subj", "/CN=*.example.com", "-keyout", key, "-out", crt],
-        {
-          stdio: ["ignore", "ignore", "pipe"],
-        },
-      );
-    } catch (e) {
-      throw new Error(
-        `openssl (Debian package openssl) makes the test certificate: ${(e as Error).message}`,
-      );
-    }
-    const b64 = async (file: string) => (await readFile(file)).toString("base64");
-    return { "tls.crt": await b64(crt), "tls.key": await b64(key), "ca.crt": await b64(crt) };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /**
  * A create with dryRun=All and strict field validation. Right after a CRD is established its
