@@ -45,7 +45,8 @@ import {
 //   A `kind: TraefikService` reference has no mirror kind: in crossNamespace mode it points at the
 //   source's namespace like a middleware, in local mode it is left as it is.
 // - spec.tls: domains mapped like hosts; secretName from tld-secret-name when set, else the source's
-//   (reported unless the tls-secrets component mirrors it); certResolver, options, store, passthrough copied.
+//   (reported unless the tls-secrets component mirrors it); certResolver, options, store and
+//   passthrough copied.
 //   TLS is never added to a route without it: a TLS router accepts only TLS connections.
 // - Every other field (entryPoints, priority, kind, syntax, ...) is copied unchanged.
 
