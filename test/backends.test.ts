@@ -267,3 +267,12 @@ test("a backend is never sent to both the branch and the baseline; the Reference
     { numRuns: 300 },
   );
 });
+
+test("config traefikBackends: local by default; a wrong value is refused naming field and value", () => {
+  assert.equal(parseConfig({}).traefikBackends, "local");
+  assert.equal(parseConfig({ traefikBackends: "source" }).traefikBackends, "source");
+  assert.throws(
+    () => parseConfig({ traefikBackends: "remote" }),
+    /traefikBackends: Invalid value: "remote": .*"local"\|"source"/,
+  );
+});
