@@ -2,6 +2,7 @@ import { isSource, parseSkipList, parseSourceAnnotations, type SkipList } from "
 import type { Config } from "./config.ts";
 import { Annotation, TLS_SECRET_TYPE } from "./constants.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
+import { whyNotMirrored } from "./kinds/secret.ts";
 import { replicatedFrom } from "./metadata.ts";
 import { isTargetOf } from "./targeting.ts";
 import type { KubeObject, ObjectsByName, SyncRequest } from "./types.ts";
@@ -87,7 +88,7 @@ function mirroredTLSSecretNames(
       claimed.add(name);
       if (skip.skips("Secret", name)) continue;
       const unmanaged = related[`${namespace}/${name}`] !== undefined && existing === undefined;
-      if (!unmanaged && source.type === TLS_SECRET_TYPE) mirrored.add(name);
+      if (!unmanaged && whyNotMirrored(source) === undefined) mirrored.add(name);
     }
   }
   return mirrored;

@@ -65,6 +65,7 @@ const TYPES = ["kubernetes.io/tls", "Opaque", "kubernetes.io/basic-auth"];
 
 interface SecretGen {
   ns: number;
+  complete: boolean;
   name: string;
   type: string;
   annotation: "valid" | "invalid" | "other-target" | "none";
@@ -76,6 +77,7 @@ const gen = fc.record({
       ns: fc.integer({ min: 0, max: 1 }),
       name: fc.constantFrom(...NAMES),
       type: fc.constantFrom(...TYPES),
+      complete: fc.boolean(),
       annotation: fc.constantFrom(
         "valid" as const,
         "invalid" as const,
@@ -121,7 +123,8 @@ test("on generated namespaces, the TLS Secrets branch.ts predicts are those the 
             ns,
             s.name,
             s.type,
-            { "tls.crt": "Y3J0", "tls.key": "a2V5" },
+            // An incomplete TLS Secret is refused (the API server would refuse its mirror).
+            s.complete ? { "tls.crt": "Y3J0", "tls.key": "a2V5" } : { "tls.crt": "Y3J0" },
             {
               annotations: ANNOTATIONS[s.annotation],
             },

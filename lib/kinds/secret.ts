@@ -34,6 +34,23 @@ function withoutIssuerKeys(metadata: KubeObject["metadata"]): KubeObject["metada
   return { ...metadata, labels: keep(metadata.labels), annotations: keep(metadata.annotations) };
 }
 
+/**
+ * Why a source Secret gets no mirror, or undefined when it gets one: only the TLS type, and only
+ * with a certificate and a key (the API server refuses a TLS Secret without them, so a mirror of
+ * one would fail every apply).
+ */
+export function whyNotMirrored(source: KubeObject): string | undefined {
+  if (source.type !== TLS_SECRET_TYPE) {
+    const type = typeof source.type === "string" ? clip(source.type, 100) : "Opaque";
+    return `type ${JSON.stringify(type)} is not mirrored: only Secrets of type ${TLS_SECRET_TYPE} are`;
+  }
+  const data = tlsData(source.data);
+  if (data["tls.crt"] === undefined || data["tls.key"] === undefined) {
+    return "not mirrored: a TLS Secret needs both tls.crt and tls.key";
+  }
+  return undefined;
+}
+
 function secret(
   apiVersion: string,
   metadata: KubeObject["metadata"],
@@ -50,24 +67,14 @@ export const secretKind: SourceKind = {
   versions: ["v1"],
 
   mirror(source, ctx) {
-    if (source.type !== TLS_SECRET_TYPE) {
-      const type = typeof source.type === "string" ? clip(source.type, 100) : "Opaque";
-      return {
-        mirror: undefined,
-        remarks: [
-          {
-            reason: Reason.NotCopied,
-            message: `type ${JSON.stringify(type)} is not mirrored: only Secrets of type ${TLS_SECRET_TYPE} are`,
-          },
-        ],
-      };
+    const refusal = whyNotMirrored(source);
+    if (refusal !== undefined) {
+      return { mirror: undefined, remarks: [{ reason: Reason.NotCopied, message: refusal }] };
     }
     // Key names only: the values are the secret.
-    const dropped = isRecord(source.data)
-      ? Object.keys(source.data)
-          .filter((key) => !(TLS_DATA_KEYS as readonly string[]).includes(key))
-          .sort()
-      : [];
+    const dropped = Object.keys(isRecord(source.data) ? source.data : {})
+      .filter((key) => !(TLS_DATA_KEYS as readonly string[]).includes(key))
+      .sort();
     const remarks =
       dropped.length === 0
         ? []

@@ -45,6 +45,7 @@ const ROWS = [
   "tls-secret-mirrored-with-tls-data-only",
   "tls-secret-mirrored-no-tls-secret-required",
   "tls-secret-invalid-annotation-keeps-existing-mirror",
+  "tls-secret-without-key-not-mirrored",
 ];
 
 const RESOURCES: Record<string, string> = {
