@@ -127,7 +127,10 @@ export function createApp(opts: AppOptions): App {
         `request body of ${size} exceeds BODY_LIMIT (${opts.bodyLimit}); raise BODY_LIMIT`,
       );
     } else if (e.type === "entity.parse.failed") {
-      plain(res, 400, `request body is not valid JSON: ${e.message}`);
+      // The parser's message quotes the body around the error, which may be a Secret's data:
+      // say only where.
+      const where = /at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message ?? "")?.[0];
+      plain(res, 400, `request body is not valid JSON${where === undefined ? "" : ` (${where})`}`);
     } else if (err instanceof RequestError) {
       plain(res, 400, err.message);
     } else if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { load } from "js-yaml";
 import { z } from "zod";
-import { isDnsLabel, isDnsSubdomain } from "./dns.ts";
+import { clip, isDnsLabel, isDnsSubdomain } from "./dns.ts";
 import { formatFieldError } from "./errors.ts";
 import { parseTopLevelDomain } from "./hosts.ts";
 import { type NameMatcher, parseNameList } from "./patterns.ts";
@@ -25,6 +25,11 @@ const fileSchema = z.strictObject({
   /** IngressRoute mirrors: reference the source's Middlewares across namespaces, or use local copies. */
   traefikMiddlewares: z.enum(["crossNamespace", "local"]).default("crossNamespace"),
   /**
+   * IngressRoute mirrors: keep Service references local (resolving to the ExternalName mirrors),
+   * or point those the branch does not run itself at the source namespace.
+   */
+  traefikBackends: z.enum(["local", "source"]).default("local"),
+  /**
    * HTTPRoute mirrors: point backends at the source namespace with a ReferenceGrant (works on every
    * implementation), or keep them local (needs ExternalName backend support, which most lack).
    */
@@ -44,6 +49,7 @@ export interface Config {
   /** The hook's own namespace, never a target (from POD_NAMESPACE). */
   podNamespace: string | undefined;
   traefikMiddlewares: "crossNamespace" | "local";
+  traefikBackends: "local" | "source";
   gatewayBackends: "local" | "source";
 }
 
@@ -53,12 +59,15 @@ export class ConfigError extends Error {
 
 /** Validates a parsed configuration document; throws ConfigError naming every bad field. */
 export function parseConfig(doc: unknown, podNamespace?: string): Config {
-  const parsed = fileSchema.safeParse(doc ?? {});
+  const parsed = fileSchema.safeParse(doc ?? {}, { reportInput: true });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const path = i.path.length > 0 ? i.path.join(".") : "(document)";
-      return i.code === "unrecognized_keys"
-        ? `${path}: unknown field(s) ${i.keys.join(", ")}`
+      if (i.code === "unrecognized_keys") return `${path}: unknown field(s) ${i.keys.join(", ")}`;
+      // A scalar the file got wrong is named, like the API server's "Invalid value" messages.
+      const scalar = typeof i.input === "string" || typeof i.input === "number";
+      return scalar
+        ? `${path}: Invalid value: ${JSON.stringify(clip(String(i.input), 80))}: ${i.message}`
         : `${path}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
@@ -94,6 +103,7 @@ export function parseConfig(doc: unknown, podNamespace?: string): Config {
     sourceSelector,
     podNamespace: podNamespace === "" ? undefined : podNamespace,
     traefikMiddlewares: file.traefikMiddlewares,
+    traefikBackends: file.traefikBackends,
     gatewayBackends: file.gatewayBackends,
   };
 }

@@ -18,6 +18,11 @@ export const Annotation = {
   keepOwnerReferences: `${PREFIX}keep-owner-references`,
   /** Written by the hook on every mirror. */
   replicatedFrom: `${PREFIX}replicated-from`,
+  /**
+   * Written by the hook on a route mirror: the backends the branch serves itself (sorted, comma
+   * separated), which the mirror sends to the branch's own Services instead of the baseline.
+   */
+  localBackends: `${PREFIX}local-backends`,
   /** Read on a target namespace. */
   skip: `${PREFIX}skip`,
   /** Written by the hook on the parent namespace. */
@@ -44,9 +49,23 @@ export const SOURCE_KEYS: ReadonlySet<string> = new Set([
   Annotation.keepOwnerReferences,
   // Harmless on a source: manifests are often copied from a namespace or a mirror.
   Annotation.replicatedFrom,
+  Annotation.localBackends,
   Annotation.skip,
   Annotation.status,
 ]);
+
+/** The only Secret type that is mirrored (README, TLS Secret mirrors); every other is refused. */
+export const TLS_SECRET_TYPE = "kubernetes.io/tls";
+/** The only data keys a TLS Secret mirror carries. */
+export const TLS_DATA_KEYS = ["tls.crt", "tls.key", "ca.crt"] as const;
+/**
+ * Label and annotation prefixes of cert-manager's bookkeeping on the Secrets it issues: on a mirror
+ * they would claim the copy for a Certificate of that name in the branch, so no mirror has them.
+ */
+export const ISSUER_KEY_PREFIXES: readonly string[] = [
+  "cert-manager.io/",
+  "controller.cert-manager.io/",
+];
 
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY_VALUE = "kube-external-sync";

@@ -1,4 +1,5 @@
 import { isSource, parseSkipList, parseSourceAnnotations } from "./annotations.ts";
+import { branchFacts } from "./branch.ts";
 import type { Config } from "./config.ts";
 import { Annotation, Reason } from "./constants.ts";
 import { formatFieldError } from "./errors.ts";
@@ -98,6 +99,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   let anyInvalid = false;
   const declared = (group: string, kindName: string) =>
     kinds.find((k) => k.module.group === group && k.module.kind === kindName)?.apiVersion;
+  const branch = branchFacts(req, kinds, config);
   // Hosts served in the source namespaces, by any object of a routing kind. A mirror never serves
   // one: a namespace named like a host label (`api`) would otherwise take `api.example.com` over.
   let servedHosts: Map<string, string> | undefined;
@@ -208,6 +210,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
           spec: parsed.spec,
           config,
           declared,
+          branch,
         });
         for (const r of result.remarks) report(r.reason, r.message);
         const taken =

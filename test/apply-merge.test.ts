@@ -131,3 +131,35 @@ test("every mirror the fixtures produce survives Metacontroller's apply unchange
   assert.deepEqual(broken, []);
   assert.ok(checked > 100, `checked ${checked} mirrors`);
 });
+
+test("a route mirror whose backends move between the branch and the baseline is rewritten exactly", () => {
+  // Fixtures where the observed mirror differs from the answer in where its backends go; the
+  // three-way merge must add and remove `namespace` on the merged-by-name list items.
+  const changing = [
+    "httproute-backend-branch-deletes-own-service-returns-to-baseline.json",
+    "traefik-backend-branch-deletes-own-service-returns-to-baseline.json",
+  ];
+  for (const file of changing) {
+    const fixture = JSON.parse(readFileSync(join(FIXTURES, file), "utf8")) as {
+      config?: unknown;
+      request: { attachments: Record<string, Record<string, { kind: string; spec: Json }>> };
+    };
+    const config = parseConfig(fixture.config ?? { sourceNamespaces: ["develop"] });
+    const { response } = computeSync(parseSyncRequest(fixture.request), config);
+    const observedRoutes = Object.values(fixture.request.attachments)
+      .flatMap((group) => Object.values(group))
+      .filter((o) => o.kind === "HTTPRoute" || o.kind === "IngressRoute");
+    assert.equal(observedRoutes.length, 1, file);
+    const observed = observedRoutes[0]?.spec;
+    const desired = response.attachments.find((a) => a.kind === observedRoutes[0]?.kind)?.spec;
+    assert.notDeepEqual(observed, desired, `${file}: the backends move`);
+    // Both ways: back to the baseline, and (swapping roles) over to the branch.
+    for (const [from, to] of [
+      [observed, desired],
+      [desired, observed],
+    ]) {
+      const written = merge(structuredClone(from), structuredClone(from), structuredClone(to));
+      assert.deepEqual(written, to, file);
+    }
+  }
+});

@@ -3,15 +3,17 @@ import { clip } from "../dns.ts";
 import { mapHost } from "../hosts.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
+import { type BackendPlacement, backendPlacement, withLocalBackends } from "./backends.ts";
 import { hostContextOf, metadataOf, type Remark, type Route, type SourceKind } from "./kind.ts";
 import { GATEWAY_GROUP, serviceReferenceGrant } from "./referencegrant.ts";
 import { asArray, isRecord, noneLeftAfterHostMapping, specOf } from "./shapes.ts";
 
 // Gateway API HTTPRoute mirrors: the source's route with its hostnames moved into the feature
 // namespace's domain (as Ingress hosts: docs/design.md, Host mapping), attached to the source
-// namespace's Gateways. Backends stay local (a Service backendRef resolves in the target to the
-// ExternalName mirror, or to a real Service the branch deployed) unless config gatewayBackends is
-// "source": then they point at the source namespace's Services, allowed by a ReferenceGrant there.
+// namespace's Gateways. Each Service backendRef is placed on its own (lib/kinds/backends.ts): to the
+// branch's own Service when the branch runs one, else to the baseline: with config gatewayBackends
+// "source" at the source namespace's Service, allowed by a ReferenceGrant there; with "local" left
+// as it is, resolving to the ExternalName mirror.
 
 interface ObjectRef {
   group?: string;
@@ -41,22 +43,18 @@ interface HTTPRouteSpec {
   [field: string]: unknown;
 }
 
-/** A reference to a core Service without a namespace (the defaults of BackendObjectReference). */
-const isLocalServiceRef = (ref: ObjectRef): boolean =>
-  (ref.group ?? "") === "" && (ref.kind ?? "Service") === "Service" && ref.namespace === undefined;
+/** A reference to a core Service (the defaults of BackendObjectReference). */
+const isServiceRef = (ref: ObjectRef): boolean =>
+  (ref.group ?? "") === "" && (ref.kind ?? "Service") === "Service";
 
 /**
- * Points every local Service reference of a rule at `namespace`: the rule's backendRefs and the
- * backendRef of any filter that carries one (RequestMirror, and experimental ones shaped alike),
- * on the rule and on each backendRef. Returns the rewritten rule and how many refs it changed.
+ * Places every Service reference of a rule (docs/design.md, Backends follow the branch): the
+ * rule's backendRefs and the backendRef of any filter that carries one (RequestMirror, and
+ * experimental ones shaped alike), on the rule and on each backendRef.
  */
-function pointBackendsAt(rule: Rule, namespace: string): { rule: Rule; changed: number } {
-  let changed = 0;
-  const ref = <T extends ObjectRef>(r: T): T => {
-    if (!isRecord(r) || !isLocalServiceRef(r)) return r;
-    changed++;
-    return { ...r, namespace };
-  };
+function placeBackends(rule: Rule, placement: BackendPlacement): Rule {
+  const ref = <T extends ObjectRef>(r: T): T =>
+    isRecord(r) && isServiceRef(r) ? placement.place(r) : r;
   const filters = (list: Filter[] | undefined): Filter[] | undefined =>
     Array.isArray(list)
       ? list.map((filter) => {
@@ -75,11 +73,11 @@ function pointBackendsAt(rule: Rule, namespace: string): { rule: Rule; changed: 
   if (Array.isArray(rule.backendRefs)) {
     out.backendRefs = rule.backendRefs.map((b) => {
       if (!isRecord(b)) return b;
-      const moved = ref(b);
-      return Array.isArray(b.filters) ? { ...moved, filters: filters(b.filters) } : moved;
+      const placed = ref(b);
+      return Array.isArray(b.filters) ? { ...placed, filters: filters(b.filters) } : placed;
     });
   }
-  return { rule: out, changed };
+  return out;
 }
 
 /** Names of the core Services in `namespace` that the rules reference, sorted. */
@@ -196,30 +194,33 @@ export const httpRouteKind: SourceKind = {
     }
 
     let companions: KubeObject[] | undefined;
+    let local: ReadonlySet<string> = new Set();
     if (Array.isArray(spec.rules)) {
-      out.rules = spec.rules;
       const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
-      if (ctx.config.gatewayBackends === "source") {
-        if (grantVersion === undefined) {
-          remarks.push({
-            reason: Reason.KindNotDeclared,
-            message:
-              'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
-          });
-        } else {
-          out.rules = spec.rules.map((r) =>
-            isRecord(r) ? pointBackendsAt(r, sourceNamespace).rule : r,
-          );
-        }
+      const toSource = ctx.config.gatewayBackends === "source";
+      if (toSource && grantVersion === undefined) {
+        remarks.push({
+          reason: Reason.KindNotDeclared,
+          message:
+            'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
+        });
       }
-      // Every Service the mirror reaches in the source namespace, moved there or named there by the
-      // source, needs the grant; it names exactly those Services.
+      // Each backend goes to the branch's own Service when it runs one, else to the baseline.
+      const placement = backendPlacement(
+        sourceNamespace,
+        toSource && grantVersion !== undefined,
+        ctx.branch,
+      );
+      out.rules = spec.rules.map((r) => (isRecord(r) ? placeBackends(r, placement) : r));
+      local = placement.local;
+      // Every Service the mirror still reaches in the source namespace, moved there or named there
+      // by the source, needs the grant; it names exactly those Services, and none means no grant.
       const reached = serviceRefsInto(out.rules, sourceNamespace);
       if (reached.length > 0 && grantVersion !== undefined) {
         companions = [
           serviceReferenceGrant(grantVersion, sourceNamespace, ctx.namespace, "HTTPRoute", reached),
         ];
-      } else if (reached.length > 0 && ctx.config.gatewayBackends === "local") {
+      } else if (reached.length > 0 && !toSource) {
         remarks.push({
           reason: Reason.KindNotDeclared,
           message: `backendRefs to ${reached.join(", ")} in ${sourceNamespace} need a ReferenceGrant there, and the controller does not declare ReferenceGrant`,
@@ -227,7 +228,7 @@ export const httpRouteKind: SourceKind = {
       }
     }
 
-    const metadata = metadataOf(source, ctx);
+    const metadata = withLocalBackends(metadataOf(source, ctx), local);
     const mirror = httpRoute(ctx.apiVersion, metadata, out);
     return companions === undefined ? { mirror, remarks } : { mirror, remarks, companions };
   },

@@ -6,6 +6,7 @@ import { TRAEFIK_ROUTE_KINDS } from "./ingressroute.ts";
 import type { KindModule } from "./kind.ts";
 import { TRAEFIK_MIDDLEWARE_KINDS } from "./middleware.ts";
 import { referenceGrantKind } from "./referencegrant.ts";
+import { secretKind } from "./secret.ts";
 import { serviceKind } from "./service.ts";
 
 /**
@@ -19,6 +20,7 @@ export const KINDS: readonly KindModule[] = [
   referenceGrantKind,
   ...TRAEFIK_ROUTE_KINDS,
   ...TRAEFIK_MIDDLEWARE_KINDS,
+  secretKind,
 ];
 
 /** A kind as the DecoratorController declares it. */

@@ -161,10 +161,11 @@ export const ingressKind: SourceKind = {
         const secretName = secret ?? entry.secretName;
         if (secretName !== undefined) mapped.secretName = secretName;
         tls.push(mapped);
-        if (secret === undefined && entry.secretName !== undefined) {
+        const mirrored = ctx.branch.mirroredTLSSecrets.has(entry.secretName ?? "");
+        if (secret === undefined && entry.secretName !== undefined && !mirrored) {
           remarks.push({
             reason: Reason.TLSSecretRequired,
-            message: `TLS secret "${entry.secretName}" must exist in namespace ${ctx.namespace}: secrets are not copied (or set tld-secret-name)`,
+            message: `TLS secret "${entry.secretName}" must exist in namespace ${ctx.namespace}: it is not mirrored (annotate it for the tls-secrets component, or set tld-secret-name)`,
           });
         }
       }

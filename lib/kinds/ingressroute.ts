@@ -9,6 +9,7 @@ import {
   ruleHosts,
   TCP_RULES,
 } from "../traefik-rule.ts";
+import { backendPlacement, withLocalBackends } from "./backends.ts";
 import {
   hostContextOf,
   type MirrorContext,
@@ -37,12 +38,15 @@ import {
 //   namespace at the source's namespace (Traefik needs providers.kubernetesCRD.allowCrossNamespace);
 //   "local" leaves them as they are, to resolve to Middleware mirrors in the target. References to
 //   another provider (`name@file`) are never touched: Traefik ignores their namespace.
-// - Services stay local: `name: api` resolves to the ExternalName mirror `api` (Traefik needs
-//   providers.kubernetesCRD.allowExternalNameServices) or to a real `api` the branch deployed.
+// - Services are placed one by one (lib/kinds/backends.ts): a Service the branch runs itself stays
+//   local; the others go to the baseline: with config traefikBackends "local" (default) left as
+//   they are, resolving to the ExternalName mirror (Traefik needs allowExternalNameServices), with
+//   "source" pointed at the source's namespace (Traefik needs allowCrossNamespace).
 //   A `kind: TraefikService` reference has no mirror kind: in crossNamespace mode it points at the
 //   source's namespace like a middleware, in local mode it is left as it is.
 // - spec.tls: domains mapped like hosts; secretName from tld-secret-name when set, else the source's
-//   (reported: it must exist in the target); certResolver, options, store, passthrough copied.
+//   (reported unless the tls-secrets component mirrors it); certResolver, options, store and
+//   passthrough copied.
 //   TLS is never added to a route without it: a TLS router accepts only TLS connections.
 // - Every other field (entryPoints, priority, kind, syntax, ...) is copied unchanged.
 
@@ -110,10 +114,14 @@ function mapTLS(
     const secret = ctx.spec.tldSecretName;
     if (secret !== undefined) {
       out.secretName = secret;
-    } else if (typeof tls.secretName === "string" && tls.secretName !== "") {
+    } else if (
+      typeof tls.secretName === "string" &&
+      tls.secretName !== "" &&
+      !ctx.branch.mirroredTLSSecrets.has(tls.secretName)
+    ) {
       remarks.push({
         reason: Reason.TLSSecretRequired,
-        message: `TLS secret "${tls.secretName}" must exist in namespace ${ctx.namespace}: secrets are not copied (or set tld-secret-name)`,
+        message: `TLS secret "${tls.secretName}" must exist in namespace ${ctx.namespace}: it is not mirrored (annotate it for the tls-secrets component, or set tld-secret-name)`,
       });
     }
   }
@@ -135,6 +143,13 @@ function routeKind(opts: RouteKindOptions): SourceKind {
       const sourceNamespace = source.metadata.namespace ?? "";
       const hostCtx = hostContextOf(source, ctx);
       const crossNamespace = ctx.config.traefikMiddlewares === "crossNamespace";
+      // Each Service goes to the branch's own when it runs one, else to the baseline: with
+      // traefikBackends "source" across namespaces, with "local" through the ExternalName mirror.
+      const placement = backendPlacement(
+        sourceNamespace,
+        ctx.config.traefikBackends === "source",
+        ctx.branch,
+      );
 
       const routes: JsonObject[] = [];
       for (const [i, route] of asArray(spec.routes).entries()) {
@@ -158,10 +173,14 @@ function routeKind(opts: RouteKindOptions): SourceKind {
         if (crossNamespace && Array.isArray(route.middlewares)) {
           out.middlewares = route.middlewares.map((m) => qualified(m, sourceNamespace));
         }
-        if (crossNamespace && Array.isArray(route.services)) {
-          out.services = route.services.map((s) =>
-            isRecord(s) && s.kind === "TraefikService" ? qualified(s, sourceNamespace) : s,
-          );
+        if (Array.isArray(route.services)) {
+          out.services = route.services.map((s) => {
+            if (!isRecord(s)) return s;
+            // A TraefikService has no mirror kind: it follows the middlewares' mode.
+            if (s.kind === "TraefikService")
+              return crossNamespace ? qualified(s, sourceNamespace) : s;
+            return placement.place(s);
+          });
         }
         routes.push(out);
       }
@@ -186,7 +205,7 @@ function routeKind(opts: RouteKindOptions): SourceKind {
         }
       }
 
-      const metadata = metadataOf(source, ctx);
+      const metadata = withLocalBackends(metadataOf(source, ctx), placement.local);
       return { mirror: { apiVersion: ctx.apiVersion, kind, metadata, spec: out }, remarks };
     },
 

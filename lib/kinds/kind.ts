@@ -1,4 +1,5 @@
 import type { SourceSpec } from "../annotations.ts";
+import type { BranchFacts } from "../branch.ts";
 import type { Config } from "../config.ts";
 import type { Reason } from "../constants.ts";
 import type { HostContext } from "../hosts.ts";
@@ -19,6 +20,8 @@ export interface MirrorContext {
   config: Config;
   /** The apiVersion the controller declares for a kind, or undefined when it does not declare it. */
   declared(group: string, kind: string): string | undefined;
+  /** What the target namespace runs itself and which TLS Secrets are mirrored into it. */
+  branch: BranchFacts;
 }
 
 /** Where an observed object is kept, and at which apiVersion. */

@@ -220,6 +220,7 @@ const COMPONENT_ATTACHMENTS: Record<string, { apiVersion: string; resource: stri
     { apiVersion: "gateway.networking.k8s.io/v1", resource: "httproutes" },
     { apiVersion: "gateway.networking.k8s.io/v1beta1", resource: "referencegrants" },
   ],
+  "tls-secrets": [{ apiVersion: "v1", resource: "secrets" }],
 };
 
 describe("metacontroller/components", () => {
@@ -231,6 +232,8 @@ describe("metacontroller/components", () => {
       ["gateway-api"],
       ["traefik", "gateway-api"],
       ["traefik", "traefik-v2", "gateway-api"],
+      ["tls-secrets"],
+      ["traefik", "gateway-api", "tls-secrets"],
     ];
     for (const components of cases) {
       const docs = await render(components);
