@@ -50,7 +50,7 @@ function formatWarning(w: FieldError): string {
 
 function isMirroredKind(object: KubeObject): boolean {
   const { group } = splitApiVersion(object.apiVersion);
-  return KINDS.some((k) => k.group === group && k.kind === object.kind && !k.auxiliary);
+  return KINDS.some((k) => k.group === group && k.kind === object.kind && k.role === "source");
 }
 
 /** The problems of one object's annotations. */
