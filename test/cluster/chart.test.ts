@@ -9,8 +9,8 @@
 //   whose prometheus-operator CRD is not installed), and kubectl's only errors are that it cannot
 //   map those kinds;
 // - the default rendering and `kubectl kustomize metacontroller/` produce the same objects (names,
-//   specs; the DecoratorController byte-equal), and the route values the same DecoratorController
-//   as the package with the matching components;
+//   specs; the DecoratorController byte-equal), and the route values and tlsSecrets the same
+//   DecoratorController as the package with the matching components;
 // - a bad value fails with the field named (values.schema.json).
 //
 //   npm run test:cluster      (make test-cluster builds the binaries first)
@@ -172,11 +172,13 @@ const EVERY_OPTION: Json = {
     defaultTopLevelDomain: "*.preview.example.com",
     sourceSelector: "team in (a,b),!legacy",
     traefikMiddlewares: "local",
+    traefikBackends: "source",
     gatewayBackends: "local",
   },
   traefik: true,
   traefikV2: true,
   gatewayApi: true,
+  tlsSecrets: true,
   hooks: { timeout: "15s" },
   resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },
   podSecurityContext: {
@@ -341,9 +343,10 @@ describe("charts/kube-external-sync", () => {
     [{ traefik: true }, ["traefik"]],
     [{ traefikV2: true }, ["traefik-v2"]],
     [{ gatewayApi: true }, ["gateway-api"]],
+    [{ tlsSecrets: true }, ["tls-secrets"]],
     [
-      { traefik: true, traefikV2: true, gatewayApi: true },
-      ["traefik", "traefik-v2", "gateway-api"],
+      { traefik: true, traefikV2: true, gatewayApi: true, tlsSecrets: true },
+      ["traefik", "traefik-v2", "gateway-api", "tls-secrets"],
     ],
   ] as const) {
     test(`${Object.keys(values).join(", ")}: the DecoratorController of the package with ${components.join(", ")}`, async () => {
@@ -422,6 +425,7 @@ describe("charts/kube-external-sync", () => {
       assert.equal(config.externalNameSuffix, "svc.cluster.example");
       assert.equal(config.defaultTopLevelDomain, "preview.example.com");
       assert.equal(config.traefikMiddlewares, "local");
+      assert.equal(config.traefikBackends, "source");
       assert.equal(config.gatewayBackends, "local");
       assert.ok(config.excludeNamespaces.matches("sandbox-1"));
 
@@ -429,7 +433,7 @@ describe("charts/kube-external-sync", () => {
         attachments: unknown[];
         hooks: Record<string, { webhook: { timeout: string } }>;
       };
-      assert.equal(controller.attachments.length, 12);
+      assert.equal(controller.attachments.length, 13);
       assert.equal(controller.hooks.sync?.webhook.timeout, "15s");
       assert.equal(controller.hooks.customize?.webhook.timeout, "15s");
 
@@ -484,7 +488,12 @@ describe("charts/kube-external-sync", () => {
         ["--set", "config.defaultTopLevelDomain=example..com"],
         /at '\/config\/defaultTopLevelDomain'/,
       ],
+      [
+        ["--set", "config.traefikBackends=remote"],
+        /at '\/config\/traefikBackends': value must be one of 'local', 'source'/,
+      ],
       [["--set", "traefik=yes"], /at '\/traefik': got string, want boolean/],
+      [["--set", "tlsSecrets=yes"], /at '\/tlsSecrets': got string, want boolean/],
       [["--set", "replicaCount=-1"], /at '\/replicaCount': minimum: got -1, want 0/],
       [
         ["--set", "networkPolicy.metacontroller.namespace=Bad_Name"],
