@@ -18,10 +18,11 @@ import type { Manifest } from "./manifests.ts";
 // manifests), and, as our attachments, the mirrors among them.
 
 /**
- * The attachments of the DecoratorController with every route component: the package's
- * metacontroller/decoratorcontroller.yaml plus components/traefik, traefik-v2 and gateway-api, in
- * that order (test/cli.test.ts checks it against those files). With all kinds declared, the render
- * shows every mirror the hook can produce; a cluster without a component simply lacks that kind.
+ * The attachments of the DecoratorController with every component: the package's
+ * metacontroller/decoratorcontroller.yaml plus components/traefik, traefik-v2, gateway-api and
+ * tls-secrets, in that order (test/cli.test.ts checks it against those files). With all kinds
+ * declared, the render shows every mirror the hook can produce; a cluster without a component
+ * simply lacks that kind.
  */
 export const RENDER_ATTACHMENTS: readonly AttachmentRule[] = [
   ["v1", "services"],
@@ -36,6 +37,7 @@ export const RENDER_ATTACHMENTS: readonly AttachmentRule[] = [
   ["traefik.containo.us/v1alpha1", "middlewaretcps"],
   ["gateway.networking.k8s.io/v1", "httproutes"],
   ["gateway.networking.k8s.io/v1beta1", "referencegrants"],
+  ["v1", "secrets"],
 ].map(([apiVersion, resource]) => ({
   apiVersion: apiVersion as string,
   resource: resource as string,
@@ -87,6 +89,30 @@ function namespaceObject(manifests: readonly Manifest[], options: RenderOptions)
       annotations: { ...declared?.metadata.annotations, ...options.annotations },
     },
   };
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === "string")
+  );
+}
+
+/**
+ * The object as the API server would store it from this manifest. A Secret's write-only
+ * `stringData` is merged into `data`, base64-encoded, its keys winning, as the server does; the
+ * hook reads only `data`. Nothing is read from the values, so nothing can be printed from them.
+ */
+function asStored(object: KubeObject): KubeObject {
+  const isSecret = object.apiVersion === "v1" && object.kind === "Secret";
+  if (!isSecret || !isStringMap(object.stringData)) return object;
+  const { stringData, ...rest } = object;
+  const encoded = Object.fromEntries(
+    Object.entries(stringData).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+  );
+  return { ...rest, data: { ...(isStringMap(object.data) ? object.data : {}), ...encoded } };
 }
 
 type MatchExpression = NonNullable<
@@ -142,7 +168,8 @@ export function buildSyncRequest(
       const rule = kindRules.find((r) => selectedBy(r, object));
       if (rule === undefined) continue;
       const key = `${namespaceOf(object)}/${object.metadata.name}`;
-      const copy = { ...object, metadata: { ...object.metadata, namespace: namespaceOf(object) } };
+      const stored = asStored(object);
+      const copy = { ...stored, metadata: { ...stored.metadata, namespace: namespaceOf(object) } };
       (related[kind.key] as ObjectMap[string])[key] = copy;
       // Our mirrors in the namespace, and companions asked for by name elsewhere, are attachments.
       const ours = namespaceOf(object) === options.namespace || rule.names !== undefined;

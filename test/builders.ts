@@ -155,6 +155,59 @@ export function secret(
   return object("v1", "Secret", ns, name, { type, data }, opts);
 }
 
+/** Recognisable key material for Secret data, and every form it could leak in. */
+export interface SecretMarker {
+  plain: string;
+  /** A PEM block around `plain`, base64-encoded as Secret data holds it. */
+  encoded: string;
+  /**
+   * Every run of 10 characters of its encodings that is this marker's own: a parser quoting a body
+   * near an error cuts the value anywhere.
+   */
+  forms: string[];
+}
+
+/** A PEM block around `plain`, base64-encoded as Secret data holds it. */
+function pemEncoded(plain: string): string {
+  return Buffer.from(`-----BEGIN PRIVATE KEY-----\n${plain}\n-----END PRIVATE KEY-----\n`).toString(
+    "base64",
+  );
+}
+
+/** Runs of 10 characters of `text`. */
+function windows(text: string): string[] {
+  return Array.from({ length: text.length - 9 }, (_, i) => text.slice(i, i + 10));
+}
+
+/** Every form a value could leak in: itself, base64, and base64 inside a PEM block. */
+function encodings(plain: string): string[] {
+  return [plain, Buffer.from(plain).toString("base64"), pemEncoded(plain)];
+}
+
+export function secretMarker(label: string): SecretMarker {
+  const plain = `KES-MARKER-${label}-do-not-log-7f3a9c`;
+  // Runs every marker shares (the PEM frame, the common prefix and suffix, in each of base64's
+  // three alignments) are not this one's: two markers in one test must tell their values apart.
+  const shared = new Set(
+    ["x", "xx", "xxx"]
+      .flatMap((pad) => encodings(`KES-MARKER-${label}${pad}-do-not-log-7f3a9c`))
+      .flatMap(windows),
+  );
+  const forms = encodings(plain)
+    .flatMap(windows)
+    .filter((form) => !shared.has(form));
+  return { plain, encoded: pemEncoded(plain), forms };
+}
+
+/** Fails when any form of the marker's value appears in `text`. */
+export function assertNoSecretData(text: string, where: string, marker: SecretMarker): void {
+  for (const form of marker.forms) {
+    if (text.includes(form)) {
+      throw new Error(`secret data (${form}) appears in ${where}: ${text}`);
+    }
+  }
+}
+
 /**
  * An attachment as Metacontroller and the API server leave it after applying `desired`: server
  * fields, the owner reference and Metacontroller's annotations added.

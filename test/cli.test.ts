@@ -12,6 +12,7 @@ import { dump, load, loadAll } from "js-yaml";
 import { manifestsOf } from "../cli/manifests.ts";
 import { RENDER_ATTACHMENTS } from "../cli/render.ts";
 import type { KubeObject } from "../lib/types.ts";
+import { assertNoSecretData, REPLICATE_TO, secret, secretMarker } from "./builders.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const CLI = join(ROOT, "cli", "main.ts");
@@ -194,6 +195,125 @@ describe("render", () => {
     );
   });
 
+  test("TLS Secrets: the mirror carries the certificate on stdout; no other output shows Secret data", () => {
+    // MIRRORED may appear only in the mirrors' data on stdout; NEVER nowhere at all.
+    const mirrored = secretMarker("mirrored");
+    const never = secretMarker("never");
+    const toFeature = { [REPLICATE_TO]: "feature-.*" };
+    const secrets = [
+      secret(
+        "develop",
+        "wildcard-tls",
+        "kubernetes.io/tls",
+        { "tls.crt": "Y2VydGlmaWNhdGU=", "tls.key": mirrored.encoded, "extra.key": never.encoded },
+        { annotations: toFeature },
+      ),
+      // kubectl apply sends stringData; the API server stores it in data, base64-encoded.
+      {
+        ...secret("develop", "string-tls", "kubernetes.io/tls", {}, { annotations: toFeature }),
+        stringData: { "tls.crt": "certificate", "tls.key": mirrored.plain },
+      },
+      secret(
+        "develop",
+        "db-password",
+        "Opaque",
+        { password: never.encoded },
+        {
+          annotations: toFeature,
+        },
+      ),
+      secret(
+        "develop",
+        "broken-tls",
+        "kubernetes.io/tls",
+        { "tls.key": never.encoded },
+        {
+          annotations: { [REPLICATE_TO]: "feature-((" },
+        },
+      ),
+      secret(
+        "develop",
+        "no-key-tls",
+        "kubernetes.io/tls",
+        { "tls.crt": never.encoded },
+        {
+          annotations: toFeature,
+        },
+      ),
+      secret(
+        "develop",
+        "taken-tls",
+        "kubernetes.io/tls",
+        { "tls.key": never.encoded },
+        {
+          annotations: toFeature,
+        },
+      ),
+      secret("feature-login", "taken-tls", "kubernetes.io/tls", { "tls.key": never.encoded }),
+    ];
+    const manifests = file("secrets.yaml", secrets.map((o) => dump(o)).join("---\n"));
+
+    for (const output of ["yaml", "json"]) {
+      const r = cli(["render", "-f", manifests, "-n", "feature-login", "-o", output]);
+      assert.equal(r.code, 0, r.stderr);
+      const printed =
+        output === "json"
+          ? (JSON.parse(r.stdout) as { items: KubeObject[] }).items
+          : (loadAll(r.stdout) as KubeObject[]);
+      assert.deepEqual(names(printed), [
+        "Secret/feature-login/string-tls",
+        "Secret/feature-login/wildcard-tls",
+      ]);
+      const byName = new Map(printed.map((o) => [o.metadata.name, o]));
+      assert.deepEqual(byName.get("wildcard-tls")?.data, {
+        "tls.crt": "Y2VydGlmaWNhdGU=",
+        "tls.key": mirrored.encoded,
+      });
+      assert.deepEqual(byName.get("string-tls")?.data, {
+        "tls.crt": Buffer.from("certificate").toString("base64"),
+        "tls.key": Buffer.from(mirrored.plain).toString("base64"),
+      });
+      assert.equal(byName.get("string-tls")?.stringData, undefined);
+
+      // The report names each refusal, and quotes no data.
+      for (const line of [
+        /^namespace feature-login: 2 mirror\(s\) \(Secret: 2\)$/m,
+        /^NotCopied Secret\/wildcard-tls from develop\/wildcard-tls: .*extra\.key/m,
+        /^NotCopied Secret\/db-password from develop\/db-password: /m,
+        /^NotCopied Secret\/no-key-tls from develop\/no-key-tls: /m,
+        /^InvalidAnnotation Secret\/broken-tls from develop\/broken-tls: /m,
+        /^Conflict Secret\/taken-tls from develop\/taken-tls: /m,
+      ]) {
+        assert.match(r.stderr, line, output);
+      }
+      assertNoSecretData(r.stderr, `render -o ${output} stderr`, mirrored);
+      assertNoSecretData(r.stderr, `render -o ${output} stderr`, never);
+      assertNoSecretData(r.stdout, `render -o ${output} stdout`, never);
+      // Without the mirrors' data, stdout holds nothing of the mirrored value either.
+      const withoutData = printed.map(({ data: _data, ...rest }) => rest);
+      assertNoSecretData(JSON.stringify(withoutData), `render -o ${output} metadata`, mirrored);
+    }
+
+    // check reads the same Secrets: its findings quote no data either.
+    const checked = cli(["check", "-f", manifests]);
+    assert.equal(checked.code, 1, checked.stderr);
+    assert.match(checked.stdout, /broken-tls/);
+    for (const marker of [mirrored, never]) {
+      assertNoSecretData(checked.stdout + checked.stderr, "check output", marker);
+    }
+
+    // A malformed manifest is reported by file and line, without quoting the line.
+    const malformed = file(
+      "malformed-secret.yaml",
+      `apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: develop}\ndata:\n  tls.key: ${never.encoded}\n  tls.crt: [${never.encoded}\n`,
+    );
+    const bad = cli(["render", "-f", malformed, "-n", "feature-login"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /malformed-secret\.yaml:\d+: malformed YAML/);
+    assert.equal(bad.stdout, "");
+    assertNoSecretData(bad.stderr, "the malformed-YAML message", never);
+  });
+
   test("malformed YAML: file and line named, exit 1", () => {
     const bad = file("malformed.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: [x\n");
     const r = cli(["render", "-f", bad, "-n", "feature-login"]);
@@ -268,12 +388,12 @@ describe("render", () => {
     }
   });
 
-  test("the declared attachments are the package's DecoratorController with every route component", () => {
+  test("the declared attachments are the package's DecoratorController with every component", () => {
     const controller = load(
       readFileSync(join(ROOT, "metacontroller/decoratorcontroller.yaml"), "utf8"),
     ) as { spec: { attachments: unknown[] } };
     const expected = [...controller.spec.attachments];
-    for (const component of ["traefik", "traefik-v2", "gateway-api"]) {
+    for (const component of ["traefik", "traefik-v2", "gateway-api", "tls-secrets"]) {
       const kustomization = load(
         readFileSync(
           join(ROOT, "metacontroller/components", component, "kustomization.yaml"),
@@ -352,7 +472,7 @@ describe("check", () => {
     );
     assert.equal(
       lines[3],
-      `${bad}:17: Namespace feature-x: metadata.annotations[kube-external-sync.io/skip]: Invalid value: "Foo/bar": unknown kind "Foo"; known: Service, Ingress, HTTPRoute, ReferenceGrant, IngressRoute, IngressRouteTCP, Middleware, MiddlewareTCP`,
+      `${bad}:17: Namespace feature-x: metadata.annotations[kube-external-sync.io/skip]: Invalid value: "Foo/bar": unknown kind "Foo"; known: Service, Ingress, HTTPRoute, ReferenceGrant, IngressRoute, IngressRouteTCP, Middleware, MiddlewareTCP, Secret`,
     );
     assert.equal(r.stderr, "2 object(s) checked: 3 invalid, 1 warning(s)\n");
   });
