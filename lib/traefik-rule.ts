@@ -23,12 +23,22 @@ import type { HostMapping } from "./hosts.ts";
 //
 // The parser is linear in the input: one pass of a tokenizer over at most MAX_RULE_LENGTH
 // characters, a recursive descent bounded by MAX_NESTING, and n-ary `&&`/`||` nodes (no deep
-// left-leaning chains to walk).
+// left-leaning chains to walk). A WorkMeter counts the steps, so tests check that bound without a
+// clock.
 
 /** Longest rule parsed; longer rules are left out with a message. */
 export const MAX_RULE_LENGTH = 4096;
 /** Deepest nesting of parentheses and `!` accepted. */
 export const MAX_NESTING = 64;
+
+/**
+ * Counts the work of parsing and rewriting one rule: characters the tokenizer scans, tokens the
+ * parser looks at, AST nodes the analyses visit. Optional; tests pass one to assert the work stays
+ * within a constant times the rule's length.
+ */
+export interface WorkMeter {
+  steps: number;
+}
 
 export interface Span {
   /** Offset of the first character. */
@@ -96,13 +106,18 @@ function describe(c: string): string {
   return code < 0x20 || code === 0x7f ? `U+${code.toString(16).padStart(4, "0")}` : `"${c}"`;
 }
 
-function tokenize(src: string): Token[] {
+function tokenize(src: string, meter: WorkMeter | undefined): Token[] {
   const tokens: Token[] = [];
   const fail = (at: number, what: string): never => {
     throw new RuleSyntaxError(`syntax error at character ${at + 1}: ${what}`);
   };
   let i = 0;
+  // Every character is scanned once (`i` only moves forward) and each token costs one more step.
+  const scanned = (from: number) => {
+    if (meter !== undefined) meter.steps += i - from + 1;
+  };
   while (true) {
+    const tokenFrom = i;
     // Whitespace as Go's scanner has it. A line break after an identifier, a string or ")" ends
     // the expression for Go (an inserted semicolon): Traefik rejects anything after it.
     let newlineAt = -1;
@@ -125,6 +140,7 @@ function tokenize(src: string): Token[] {
       );
     }
     if (i >= src.length) {
+      scanned(tokenFrom);
       tokens.push({ t: "eof", start: i, end: i });
       return tokens;
     }
@@ -200,6 +216,7 @@ function tokenize(src: string): Token[] {
       const found = String.fromCodePoint(src.codePointAt(i) ?? 0);
       fail(start, `unexpected ${describe(found)}`);
     }
+    scanned(tokenFrom);
   }
 }
 
@@ -224,11 +241,15 @@ class Parser {
   private pos = 0;
   private depth = 0;
   private readonly tokens: Token[];
-  constructor(tokens: Token[]) {
+  private readonly meter: WorkMeter | undefined;
+  constructor(tokens: Token[], meter: WorkMeter | undefined) {
     this.tokens = tokens;
+    this.meter = meter;
   }
 
+  /** The only access to the tokens: counted, so a parser that backtracks shows in the meter. */
   private peek(): Token {
+    if (this.meter !== undefined) this.meter.steps++;
     return this.tokens[this.pos] as Token;
   }
   private next(): Token {
@@ -316,7 +337,7 @@ class Parser {
 }
 
 /** Parses a Traefik rule; never throws. */
-export function parseRule(rule: string): ParseResult {
+export function parseRule(rule: string, meter?: WorkMeter): ParseResult {
   if (rule.length > MAX_RULE_LENGTH) {
     return {
       ok: false,
@@ -324,7 +345,7 @@ export function parseRule(rule: string): ParseResult {
     };
   }
   try {
-    return { ok: true, ast: new Parser(tokenize(rule)).parseRule() };
+    return { ok: true, ast: new Parser(tokenize(rule, meter), meter).parseRule() };
   } catch (e) {
     if (e instanceof RuleSyntaxError) return { ok: false, reason: e.message };
     throw e;
@@ -342,18 +363,23 @@ const isHostMatcher = (name: string, dialect: RuleDialect) =>
  * `A && B` is when either side is; `A || B` when both are; a negation never is (it matches every
  * other host); other matchers are not.
  */
-export function constrained(node: RuleNode, dialect: RuleDialect = HTTP_RULES): boolean {
+export function constrained(
+  node: RuleNode,
+  dialect: RuleDialect = HTTP_RULES,
+  meter?: WorkMeter,
+): boolean {
+  if (meter !== undefined) meter.steps++;
   switch (node.type) {
     case "matcher":
       return isHostMatcher(node.name, dialect) && node.args.length > 0;
     case "and":
-      return node.operands.some((n) => constrained(n, dialect));
+      return node.operands.some((n) => constrained(n, dialect, meter));
     case "or":
-      return node.operands.every((n) => constrained(n, dialect));
+      return node.operands.every((n) => constrained(n, dialect, meter));
     case "not":
       return false;
     case "group":
-      return constrained(node.inner, dialect);
+      return constrained(node.inner, dialect, meter);
   }
 }
 
@@ -368,11 +394,13 @@ interface HostUse {
 function collect(
   node: RuleNode,
   dialect: RuleDialect,
+  meter: WorkMeter | undefined,
 ): { uses: HostUse[]; refused: (Span & { name: string }) | undefined; empty: string | undefined } {
   const uses: HostUse[] = [];
   let refused: (Span & { name: string }) | undefined;
   let empty: string | undefined;
   const walk = (n: RuleNode, negated: boolean): void => {
+    if (meter !== undefined) meter.steps++;
     switch (n.type) {
       case "matcher":
         if (isHostMatcher(n.name, dialect)) {
@@ -421,10 +449,11 @@ export function rewriteRuleHosts(
   rule: string,
   mapHost: (host: string) => HostMapping,
   dialect: RuleDialect = HTTP_RULES,
+  meter?: WorkMeter,
 ): RewriteResult {
-  const parsed = parseRule(rule);
+  const parsed = parseRule(rule, meter);
   if (!parsed.ok) return parsed;
-  const { uses, refused, empty } = collect(parsed.ast, dialect);
+  const { uses, refused, empty } = collect(parsed.ast, dialect, meter);
   if (refused !== undefined) {
     return {
       ok: false,
@@ -432,7 +461,7 @@ export function rewriteRuleHosts(
     };
   }
   if (empty !== undefined) return { ok: false, reason: `${clip(empty, 30)}() has no host` };
-  if (!constrained(parsed.ast, dialect)) {
+  if (!constrained(parsed.ast, dialect, meter)) {
     return {
       ok: false,
       reason: "not limited to a host: a copy would compete with the source's routes",
@@ -442,6 +471,8 @@ export function rewriteRuleHosts(
   let at = 0;
   const hosts = new Set<string>();
   for (const { matcher, arg, negated } of uses) {
+    // Each host is read, mapped and spliced once: its length in steps.
+    if (meter !== undefined) meter.steps += arg.end - arg.start;
     const source = arg.value.toLowerCase();
     if (dialect.catchAll !== undefined && source === dialect.catchAll) {
       return {
