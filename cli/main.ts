@@ -35,10 +35,12 @@ Reads manifests as \`kubectl apply -f\` does (multi-document YAML, JSON, Lists; 
 mirrors namespace <name> gets, as the hook computes them for Metacontroller: on stdout as YAML
 (or JSON), and what the namespace status would report (skipped, conflicts, invalid) on stderr.
 
-The DecoratorController is taken to declare Services, Ingresses and every route kind (the package
-with its traefik, traefik-v2 and gateway-api components). Objects of the namespace itself in the
-input count as existing: an unmanaged one is a conflict, as in the cluster. Namespaced objects
-without metadata.namespace are in "default", as with kubectl.
+The DecoratorController is taken to declare Services, Ingresses, every route kind and TLS Secrets
+(the package with its traefik, traefik-v2, gateway-api and tls-secrets components). Objects of
+the namespace itself in the input count as existing: an unmanaged one is a conflict, as in the
+cluster. Namespaced objects without metadata.namespace are in "default", as with kubectl. A
+Secret's stringData counts as data, as the API server stores it; Secret data is printed only in
+the TLS Secret mirrors on stdout.
 
 Flags:
   -f, --filename <path>        file, directory or - (stdin); repeatable
