@@ -14,7 +14,7 @@ import { type NameMatcher, parseNameList } from "./patterns.ts";
 import { parseSelector, type Selector } from "./selector.ts";
 import type { KubeObject } from "./types.ts";
 
-// The annotation vocabulary on source objects and target namespaces (DESIGN.md section 3).
+// The annotation vocabulary on source objects and target namespaces (docs/design.md#vocabulary).
 
 /** Which copied labels or annotations a source strips from its mirrors. */
 export interface StripList {

@@ -2,7 +2,7 @@ import type { StripList } from "./annotations.ts";
 import { Annotation, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NEVER_COPIED } from "./constants.ts";
 import type { KubeObject, ObjectMeta } from "./types.ts";
 
-// Labels and annotations of a mirror (DESIGN.md sections 3.3 and 7).
+// Labels and annotations of a mirror (docs/design.md#metadata-of-every-mirror).
 
 function neverCopied(key: string): boolean {
   return NEVER_COPIED.some((k) => (k.endsWith("/") ? key.startsWith(k) : key === k));

@@ -1,6 +1,7 @@
 // HTTP-level tests of the hook server, always against a real listener on loopback: in-process
 // through createApp() for most cases, and the real entry point (`node hooks/server.ts`) as a child
-// process for start-up validation and SIGTERM shutdown. DESIGN.md sections 8-10.
+// process for start-up validation and SIGTERM shutdown. See docs/design.md#non-intrusion-and-fail-static,
+// docs/design.md#hook-contract and docs/design.md#configuration.
 //
 // The invariant behind most cases here: a hook never answers 200 unless it computed the complete
 // desired state, since Metacontroller deletes every mirror a 200 leaves out.
