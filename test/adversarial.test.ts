@@ -8,7 +8,8 @@ import { test } from "node:test";
 import { type Config, parseConfig } from "../lib/config.ts";
 import { computeSync, type SyncOutcome } from "../lib/engine.ts";
 import { parseSyncRequest } from "../lib/request.ts";
-import type { Issue, KubeObject } from "../lib/types.ts";
+import type { StatusEntry } from "../lib/status.ts";
+import type { KubeObject } from "../lib/types.ts";
 
 const P = "kube-external-sync.io/";
 const field = (key: string) => `metadata.annotations[${P}${key}]`;
@@ -138,10 +139,14 @@ function rawRequest(def: RequestDef): unknown {
 const defaultConfig = parseConfig({ defaultTopLevelDomain: "*.example.com" });
 
 function run(def: RequestDef, config: Config = defaultConfig): SyncOutcome {
-  return computeSync(parseSyncRequest(rawRequest(def)), config);
+  return computeSync(parseSyncRequest(rawRequest(def), config), config);
 }
 
-function statusOf(out: SyncOutcome): { invalid: Issue[]; skipped: Issue[]; omitted: number } {
+function statusOf(out: SyncOutcome): {
+  invalid: StatusEntry[];
+  skipped: StatusEntry[];
+  omitted: number;
+} {
   const text = out.response.annotations[STATUS];
   assert.equal(typeof text, "string", "no status annotation");
   return JSON.parse(text as string);
@@ -487,7 +492,7 @@ test("200 sources with distinct catastrophic patterns, each way: well under a se
   for (const ns of [A63, A62B]) {
     const raw = rawRequest({ namespace: ns, sources });
     const out = timed(`200 sources, ${ns}`, () =>
-      computeSync(parseSyncRequest(raw), defaultConfig),
+      computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
     );
     assert.equal(out.counts.invalidSources, 0);
   }
@@ -506,7 +511,9 @@ test("200 sources with invalid annotations: all counted, status capped, well und
     });
   }
   const raw = rawRequest({ sources });
-  const out = timed("200 invalid", () => computeSync(parseSyncRequest(raw), defaultConfig));
+  const out = timed("200 invalid", () =>
+    computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
+  );
   assert.equal(out.counts.invalidSources, 200);
   assert.deepEqual(out.response.attachments, []);
   const status = statusOf(out);
@@ -532,7 +539,9 @@ test("1,000 sources, each with a 10 kB pathological pattern: quick, all reported
     });
   }
   const raw = rawRequest({ namespace: A63, sources });
-  const out = timed("1,000 sources", () => computeSync(parseSyncRequest(raw), defaultConfig));
+  const out = timed("1,000 sources", () =>
+    computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
+  );
   assert.equal(out.counts.invalidSources, 1000);
   assert.deepEqual(out.response.attachments, []);
   const status = statusOf(out);
@@ -550,7 +559,7 @@ test("short patterns that would compile large are refused quickly and not kept",
   const heapBefore = process.memoryUsage().heapUsed;
   const raw = rawRequest({ namespace: A63, sources });
   const out = timed("2,000 large-program patterns", () =>
-    computeSync(parseSyncRequest(raw), defaultConfig),
+    computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
   );
   assert.equal(out.counts.invalidSources, 2000);
   const grown = process.memoryUsage().heapUsed - heapBefore;

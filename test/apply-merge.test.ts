@@ -120,7 +120,7 @@ test("every mirror the fixtures produce survives Metacontroller's apply unchange
       fixture.config ?? { sourceNamespaces: ["develop"] },
       fixture.podNamespace,
     );
-    const { response } = computeSync(parseSyncRequest(fixture.request), config);
+    const { response } = computeSync(parseSyncRequest(fixture.request, config), config);
     for (const mirror of response.attachments) {
       checked++;
       if (JSON.stringify(reapplied(mirror)) !== JSON.stringify(mirror)) {

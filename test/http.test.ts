@@ -497,7 +497,7 @@ describe("limits and failures never answer 200", () => {
         assertPlainError(await postJson(srv.port, "/customize", "{"), 400);
         assertPlainError(await request(srv.port, "/customize", { method: "POST", body: "x" }), 415);
         assertPlainError(await postJson(srv.port, "/customize", { controller: {} }), 400);
-        assertPlainError(await postJson(srv.port, "/sync", { ...syncRequest(), related: {} }), 500);
+        assertPlainError(await postJson(srv.port, "/sync", SYNC_TEXT), 500);
       }
       assertJson(await postJson(srv.port, "/customize", CUSTOMIZE_TEXT));
     } finally {

@@ -715,7 +715,7 @@ function buildRequest(s: Scenario): RawRequest {
 }
 
 function sync(raw: RawRequest, config: Config): SyncResponse {
-  return computeSync(parseSyncRequest(raw), config).response;
+  return computeSync(parseSyncRequest(raw, config), config).response;
 }
 
 const kindKeyOf = (o: KubeObject): string => KINDS[o.kind as KindName].key;
