@@ -936,6 +936,30 @@ interface IngressSpecOut {
   tls?: { hosts?: unknown[] }[];
 }
 
+/** Asserts every rule and TLS host of an Ingress mirror is valid DNS; returns the rule count. */
+function checkIngressHosts(mirror: KubeObject, where: string): number {
+  const spec = mirror.spec as IngressSpecOut;
+  assert.ok((spec.rules ?? []).length > 0, `${where}: an Ingress mirror without rules`);
+  for (const r of spec.rules ?? []) {
+    assert.equal(typeof r.host, "string", `${where}: rule without host`);
+    assert.ok(isHost(r.host as string), `${where}: invalid rule host ${String(r.host)}`);
+  }
+  for (const h of (spec.tls ?? []).flatMap((t) => t.hosts ?? [])) {
+    assert.equal(typeof h, "string");
+    assert.ok(isHost(h as string), `${where}: invalid TLS host ${String(h)}`);
+  }
+  return (spec.rules ?? []).length;
+}
+
+/** Asserts a Service mirror is an ExternalName to a valid DNS name; counts as one host. */
+function checkExternalName(mirror: KubeObject, where: string): number {
+  const spec = mirror.spec as { type?: unknown; externalName?: unknown };
+  assert.equal(spec.type, "ExternalName");
+  assert.equal(typeof spec.externalName, "string");
+  assert.ok(isSubdomain(spec.externalName as string), `${where}: invalid externalName`);
+  return 1;
+}
+
 test("e. every host and externalName is valid DNS, and every mirror is named after its source", () => {
   let hosts = 0;
   fc.assert(
@@ -944,27 +968,7 @@ test("e. every host and externalName is valid DNS, and every mirror is named aft
       const resp = sync(raw, configOf(s));
       for (const a of resp.attachments) {
         const where = `${a.kind}/${a.metadata.name}`;
-        if (a.kind === "Ingress") {
-          const spec = a.spec as IngressSpecOut;
-          assert.ok((spec.rules ?? []).length > 0, `${where}: an Ingress mirror without rules`);
-          for (const r of spec.rules ?? []) {
-            assert.equal(typeof r.host, "string", `${where}: rule without host`);
-            assert.ok(isHost(r.host as string), `${where}: invalid rule host ${String(r.host)}`);
-            hosts++;
-          }
-          for (const t of spec.tls ?? []) {
-            for (const h of t.hosts ?? []) {
-              assert.equal(typeof h, "string");
-              assert.ok(isHost(h as string), `${where}: invalid TLS host ${String(h)}`);
-            }
-          }
-        } else {
-          const spec = a.spec as { type?: unknown; externalName?: unknown };
-          assert.equal(spec.type, "ExternalName");
-          assert.equal(typeof spec.externalName, "string");
-          assert.ok(isSubdomain(spec.externalName as string), `${where}: invalid externalName`);
-          hosts++;
-        }
+        hosts += a.kind === "Ingress" ? checkIngressHosts(a, where) : checkExternalName(a, where);
         // Named after a source that exists in a source namespace, and says so.
         const from = a.metadata.annotations?.[REPLICATED_FROM];
         assert.equal(typeof from, "string", `${where}: no ${REPLICATED_FROM}`);

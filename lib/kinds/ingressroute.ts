@@ -60,6 +60,54 @@ function qualified(ref: unknown, namespace: string): unknown {
   return { ...ref, namespace };
 }
 
+/** A host of spec.tls.domains mapped, or why it is not; repeats are left to the caller. */
+function mapDomainName(
+  field: string,
+  host: unknown,
+  hostCtx: HostContext,
+  remarks: Remark[],
+): string | undefined {
+  const m =
+    typeof host === "string" && host !== ""
+      ? mapHost(host.toLowerCase(), hostCtx)
+      : { ok: false as const, reason: "must be a host name" };
+  if (m.ok) return m.host;
+  remarks.push({
+    reason: Reason.InvalidHost,
+    message: formatFieldError(fieldError(field, String(host), `left out: ${m.reason}`)),
+  });
+  return undefined;
+}
+
+/** One entry of spec.tls.domains mapped; undefined when none of its names is left. */
+function mapDomain(
+  domain: JsonObject,
+  j: number,
+  hostCtx: HostContext,
+  remarks: Remark[],
+): JsonObject | undefined {
+  const names: { field: string; host: unknown }[] = [
+    { field: `spec.tls.domains[${j}].main`, host: domain.main },
+    ...asArray(domain.sans).map((host, k) => ({
+      field: `spec.tls.domains[${j}].sans[${k}]`,
+      host,
+    })),
+  ];
+  const mapped: string[] = [];
+  for (const { field, host } of names) {
+    if (host === undefined) continue;
+    const name = mapDomainName(field, host, hostCtx, remarks);
+    if (name !== undefined && !mapped.includes(name)) mapped.push(name);
+  }
+  // A domain whose main was left out is led by its first valid SAN; one with none is dropped.
+  const [main, ...sans] = mapped;
+  if (main === undefined) return undefined;
+  const entry: JsonObject = { ...domain, main };
+  if (sans.length > 0) entry.sans = sans;
+  else delete entry.sans;
+  return entry;
+}
+
 function mapTLS(
   tls: JsonObject,
   hostCtx: HostContext,
@@ -68,40 +116,10 @@ function mapTLS(
 ): JsonObject {
   const out: JsonObject = { ...tls };
   if (Array.isArray(tls.domains)) {
-    const domains: JsonObject[] = [];
-    for (const [j, domain] of tls.domains.entries()) {
-      if (!isRecord(domain)) continue;
-      const names: { field: string; host: unknown }[] = [
-        { field: `spec.tls.domains[${j}].main`, host: domain.main },
-        ...asArray(domain.sans).map((host, k) => ({
-          field: `spec.tls.domains[${j}].sans[${k}]`,
-          host,
-        })),
-      ];
-      const mapped: string[] = [];
-      for (const { field, host } of names) {
-        if (host === undefined) continue;
-        const m =
-          typeof host === "string" && host !== ""
-            ? mapHost(host.toLowerCase(), hostCtx)
-            : { ok: false as const, reason: "must be a host name" };
-        if (m.ok) {
-          if (!mapped.includes(m.host)) mapped.push(m.host);
-        } else {
-          remarks.push({
-            reason: Reason.InvalidHost,
-            message: formatFieldError(fieldError(field, String(host), `left out: ${m.reason}`)),
-          });
-        }
-      }
-      // A domain whose main was left out is led by its first valid SAN; one with none is dropped.
-      const [main, ...sans] = mapped;
-      if (main === undefined) continue;
-      const entry: JsonObject = { ...domain, main };
-      if (sans.length > 0) entry.sans = sans;
-      else delete entry.sans;
-      domains.push(entry);
-    }
+    const domains = tls.domains.flatMap((domain, j) => {
+      const entry = isRecord(domain) ? mapDomain(domain, j, hostCtx, remarks) : undefined;
+      return entry === undefined ? [] : [entry];
+    });
     // Without domains Traefik takes the certificate's names from the (mapped) rules.
     if (domains.length > 0) out.domains = uniqueByJson(domains);
     else delete out.domains;
@@ -120,6 +138,62 @@ function mapTLS(
   return out;
 }
 
+/** What a route needs to be mirrored: where its hosts go, and where its references point. */
+interface RouteMapping {
+  hostCtx: HostContext;
+  dialect: RuleDialect;
+  /** The source namespace, when references without namespace must point back at it. */
+  pointBackTo: string | undefined;
+}
+
+/** One route of spec.routes with its rule's hosts mapped; undefined when it is left out. */
+function mapRoute(
+  route: JsonObject,
+  i: number,
+  mapping: RouteMapping,
+  remarks: Remark[],
+): JsonObject | undefined {
+  const match = route.match;
+  const r =
+    typeof match === "string"
+      ? rewriteRuleHosts(match, (host) => mapHost(host, mapping.hostCtx), mapping.dialect)
+      : { ok: false as const, reason: "must be a rule such as Host(`example.com`)" };
+  if (!r.ok) {
+    remarks.push({
+      reason: Reason.InvalidHost,
+      message: formatFieldError(
+        fieldError(`spec.routes[${i}].match`, String(match ?? ""), `route left out: ${r.reason}`),
+      ),
+    });
+    return undefined;
+  }
+  const out: JsonObject = { ...route, match: r.rule };
+  const sourceNamespace = mapping.pointBackTo;
+  if (sourceNamespace === undefined) return out;
+  if (Array.isArray(route.middlewares))
+    out.middlewares = route.middlewares.map((m) => qualified(m, sourceNamespace));
+  if (Array.isArray(route.services)) {
+    out.services = route.services.map((s) =>
+      isRecord(s) && s.kind === "TraefikService" ? qualified(s, sourceNamespace) : s,
+    );
+  }
+  return out;
+}
+
+/** tld-secret-name on a route kind without spec.tls: adding TLS would change what it accepts. */
+function tlsSecretIgnored(kind: string, secret: string): Remark {
+  return {
+    reason: Reason.IgnoredAnnotation,
+    message: formatFieldError(
+      fieldError(
+        annotationField(Annotation.tldSecretName),
+        secret,
+        `ignored: the ${kind} has no spec.tls, and adding it would make the routes accept only TLS connections`,
+      ),
+    ),
+  };
+}
+
 function routeKind(opts: RouteKindOptions): SourceKind {
   const { kind, group, resource, dialect } = opts;
   return {
@@ -132,39 +206,19 @@ function routeKind(opts: RouteKindOptions): SourceKind {
     mirror(source, ctx) {
       const spec = specOf(source);
       const remarks: Remark[] = [];
-      const sourceNamespace = source.metadata.namespace ?? "";
       const hostCtx = hostContextOf(source, ctx);
-      const crossNamespace = ctx.config.traefikMiddlewares === "crossNamespace";
-
-      const routes: JsonObject[] = [];
-      for (const [i, route] of asArray(spec.routes).entries()) {
-        if (!isRecord(route)) continue;
-        const field = `spec.routes[${i}].match`;
-        const match = route.match;
-        const r =
-          typeof match === "string"
-            ? rewriteRuleHosts(match, (host) => mapHost(host, hostCtx), dialect)
-            : { ok: false as const, reason: "must be a rule such as Host(`example.com`)" };
-        if (!r.ok) {
-          remarks.push({
-            reason: Reason.InvalidHost,
-            message: formatFieldError(
-              fieldError(field, String(match ?? ""), `route left out: ${r.reason}`),
-            ),
-          });
-          continue;
-        }
-        const out: JsonObject = { ...route, match: r.rule };
-        if (crossNamespace && Array.isArray(route.middlewares)) {
-          out.middlewares = route.middlewares.map((m) => qualified(m, sourceNamespace));
-        }
-        if (crossNamespace && Array.isArray(route.services)) {
-          out.services = route.services.map((s) =>
-            isRecord(s) && s.kind === "TraefikService" ? qualified(s, sourceNamespace) : s,
-          );
-        }
-        routes.push(out);
-      }
+      const mapping: RouteMapping = {
+        hostCtx,
+        dialect,
+        pointBackTo:
+          ctx.config.traefikMiddlewares === "crossNamespace"
+            ? (source.metadata.namespace ?? "")
+            : undefined,
+      };
+      const routes = asArray(spec.routes).flatMap((route, i) => {
+        const mapped = isRecord(route) ? mapRoute(route, i, mapping, remarks) : undefined;
+        return mapped === undefined ? [] : [mapped];
+      });
       if (routes.length === 0) return noneLeftAfterHostMapping("route", remarks);
 
       const out: JsonObject = { ...spec, routes };
@@ -172,18 +226,8 @@ function routeKind(opts: RouteKindOptions): SourceKind {
         out.tls = mapTLS(spec.tls, hostCtx, ctx, remarks);
       } else {
         delete out.tls;
-        if (ctx.spec.tldSecretName !== undefined) {
-          remarks.push({
-            reason: Reason.IgnoredAnnotation,
-            message: formatFieldError(
-              fieldError(
-                annotationField(Annotation.tldSecretName),
-                ctx.spec.tldSecretName,
-                `ignored: the ${kind} has no spec.tls, and adding it would make the routes accept only TLS connections`,
-              ),
-            ),
-          });
-        }
+        if (ctx.spec.tldSecretName !== undefined)
+          remarks.push(tlsSecretIgnored(kind, ctx.spec.tldSecretName));
       }
 
       const metadata = metadataOf(source, ctx);
