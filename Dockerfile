@@ -21,4 +21,7 @@ COPY --from=build /app/dist ./dist
 USER 65532:65532
 EXPOSE 8080
 # node is PID 1 here: hooks/server.ts handles SIGTERM itself (readiness off, drain, exit).
-CMD ["dist/hooks/server.js"]
+# Heap flags, measured by `npm run bench` (which starts the server with them): a 2 MB young
+# generation lowers idle and peak RSS at no measurable cost in speed; the old generation is capped
+# so that V8 collects before the Deployment's 512Mi memory limit is reached, not after.
+CMD ["--max-semi-space-size=2", "--max-old-space-size=256", "dist/hooks/server.js"]

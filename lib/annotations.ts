@@ -75,16 +75,43 @@ function parseStripList(value: string, field: string): StripList | FieldError {
   return { all: false, keys };
 }
 
-/** Validates every kube-external-sync.io/* annotation of a source object. */
+/** Parsed annotations by their kube-external-sync.io/* keys and values; at most this many. */
+const PARSED_CACHE_LIMIT = 2000;
+const parsedCache = new Map<string, ParsedSource>();
+
+/**
+ * Validates every kube-external-sync.io/* annotation of a source object. Sources of one cluster
+ * mostly carry the same few values, and every sync reads all of them: results are remembered by
+ * those keys and values (the result is a pure function of them, and never modified).
+ */
 export function parseSourceAnnotations(
   annotations: Readonly<Record<string, string>>,
+): ParsedSource {
+  const ours = Object.keys(annotations)
+    .filter((key) => key.startsWith(PREFIX))
+    .sort();
+  const cacheKey = JSON.stringify(ours.map((key) => [key, annotations[key]]));
+  const cached = parsedCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const parsed = parseOurAnnotations(annotations, ours);
+  if (parsedCache.size >= PARSED_CACHE_LIMIT) {
+    const oldest = parsedCache.keys().next().value;
+    if (oldest !== undefined) parsedCache.delete(oldest);
+  }
+  parsedCache.set(cacheKey, parsed);
+  return parsed;
+}
+
+/** `ours`: the kube-external-sync.io/* keys of `annotations`, sorted. */
+function parseOurAnnotations(
+  annotations: Readonly<Record<string, string>>,
+  ours: readonly string[],
 ): ParsedSource {
   const errors: FieldError[] = [];
   const warnings: FieldError[] = [];
   const get = (key: string) => annotations[key];
 
-  for (const key of Object.keys(annotations).sort()) {
-    if (!key.startsWith(PREFIX)) continue;
+  for (const key of ours) {
     if (key === Annotation.keepOwnerReferences) {
       warnings.push(
         fieldError(

@@ -99,12 +99,16 @@ export interface ServerProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `node [nodeArgs] hooks/server.ts` with only PATH, LOG_LEVEL=warn and `env` set. */
+/**
+ * `node [nodeArgs] <entry>` with only PATH, LOG_LEVEL=warn and `env` set; the entry point is
+ * hooks/server.ts unless another (the compiled dist/hooks/server.js) is given.
+ */
 export function startServerProcess(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
+  entry = join(ROOT, "hooks/server.ts"),
 ): ServerProcess {
-  const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, "hooks/server.ts")], {
+  const proc = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
