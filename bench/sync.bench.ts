@@ -66,7 +66,7 @@ async function startServer(nodeArgs: readonly string[]): Promise<Server> {
       CONFIG_FILE,
       BODY_LIMIT: "64mb",
       NODE_ENV: "production",
-      LOG_LEVEL: "info",
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
     },
     nodeArgs,
     ENTRY,
@@ -89,6 +89,13 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measurement.
 
@@ -109,6 +116,8 @@ function iterationsFor(perIterationMs: number, budgetMs: number): number {
 
 interface Measured {
   hook: number[];
+  /** Server CPU time per measured request, ms: robust to other load on the machine. */
+  serverCpu: number;
   baseline: number[];
   responseBytes: number;
   mirrors: number;
@@ -156,12 +165,15 @@ async function measure(server: Server, work: Workload): Promise<Measured> {
 
   const hook: number[] = [];
   const baseline: number[] = [];
+  const pid = server.child.proc.pid as number;
+  const cpuBefore = cpuMsOf(pid);
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < Math.ceil(hookN / ROUNDS); i++) hook.push(await hookOnce());
     for (let i = 0; i < Math.ceil(baseN / ROUNDS); i++) baseline.push(baselineOnce());
   }
+  const serverCpu = (cpuMsOf(pid) - cpuBefore) / hook.length;
   if (sink === 0) throw new Error("unreachable");
-  return { hook, baseline, responseBytes, mirrors };
+  return { hook, serverCpu, baseline, responseBytes, mirrors };
 }
 
 interface Stages {
@@ -211,6 +223,7 @@ interface Row {
   iterations: number;
   hookP50: number;
   hookP99: number;
+  serverCpu: number;
   baseP50: number;
   ratio: number;
   idleRss: number;
@@ -246,6 +259,7 @@ function report(rows: readonly Row[], nodeArgs: readonly string[]): string {
       "N",
       "hook p50 ms",
       "hook p99 ms",
+      "server CPU ms",
       "floor p50 ms",
       "ratio",
       "idle RSS",
@@ -259,6 +273,7 @@ function report(rows: readonly Row[], nodeArgs: readonly string[]): string {
       String(r.iterations),
       ms(r.hookP50),
       ms(r.hookP99),
+      ms(r.serverCpu),
       ms(r.baseP50),
       `${r.ratio.toFixed(2)}x`,
       mb(r.idleRss),
@@ -281,7 +296,7 @@ function report(rows: readonly Row[], nodeArgs: readonly string[]): string {
   );
   return [
     `sync hook over HTTP (keep-alive, sequential), node ${process.version}, server flags: ${nodeArgs.join(" ") || "(none)"}`,
-    "floor: JSON.parse + JSON.stringify of the same body in the bench process; RSS of the server process (/proc VmRSS when ready, VmHWM after the run)",
+    "floor: JSON.parse + JSON.stringify of the same body in the bench process; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
     timing,
     "",
     "where the time goes (medians, in the bench process, same body):",
@@ -312,6 +327,7 @@ async function main(): Promise<void> {
         iterations: hook.length,
         hookP50: percentile(hook, 50),
         hookP99: percentile(hook, 99),
+        serverCpu: m.serverCpu,
         baseP50: median(m.baseline),
         ratio: percentile(hook, 50) / median(m.baseline),
         idleRss,
