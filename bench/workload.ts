@@ -1,10 +1,16 @@
-import { readFileSync } from "node:fs";
+import type { KubeObject } from "../lib/types.ts";
+import {
+  controller,
+  INGRESSES,
+  namespace,
+  SERVICES,
+  syncRequest,
+} from "../test/support/builders.ts";
 
-// Sync requests for the bench, in Metacontroller's exact shape (examples/sync-request.json) with
+// Sync requests for the bench, built with the shared builders (test/support/builders.ts) from
 // realistic objects: labels, a kubectl last-applied-configuration annotation, managedFields,
 // server-set fields. A seeded generator keeps bodies identical from run to run.
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const TARGET = "feature-checkout-2417";
 const SOURCE_NS = "develop";
 
@@ -280,27 +286,14 @@ export interface Workload {
 }
 
 export function buildRequest(sources: number): Workload {
-  const example = JSON.parse(readExample()) as Json;
   const parentUid = uid();
-  const namespace = {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: {
-      name: TARGET,
-      uid: parentUid,
-      resourceVersion: resourceVersion(),
-      creationTimestamp: timestamp(),
-      labels: {
-        "kubernetes.io/metadata.name": TARGET,
-        "kube-external-sync.io/branch": "true",
-      },
-      annotations: {
-        "kube-external-sync.io/status": '{"mirrors":{},"skipped":[],"invalid":[],"omitted":0}',
-      },
+  const parent = namespace(TARGET, {
+    uid: parentUid,
+    labels: { "kube-external-sync.io/branch": "true" },
+    annotations: {
+      "kube-external-sync.io/status": '{"mirrors":{},"skipped":[],"invalid":[],"omitted":0}',
     },
-    spec: { finalizers: ["kubernetes"] },
-    status: { phase: "Active" },
-  };
+  });
 
   const ingressCount = Math.max(1, Math.round(sources * 0.2));
   const serviceCount = sources - ingressCount;
@@ -313,52 +306,25 @@ export function buildRequest(sources: number): Workload {
     ingressSource(`shop-${String(i).padStart(4, "0")}`, i, serviceNames),
   );
 
-  const svcKey = "Service.v1";
-  const ingKey = "Ingress.networking.k8s.io/v1";
-  const related: Record<string, Record<string, Json>> = { [svcKey]: {}, [ingKey]: {} };
-  const attachments: Record<string, Record<string, Json>> = { [svcKey]: {}, [ingKey]: {} };
-  const add = (map: Record<string, Record<string, Json>>, key: string, obj: Json) => {
-    const meta = obj.metadata as { namespace: string; name: string };
-    (map[key] as Record<string, Json>)[`${meta.namespace}/${meta.name}`] = obj;
-  };
-  for (const s of services) add(related, svcKey, s);
-  for (const g of ingresses) add(related, ingKey, g);
-
   // The target namespace: a few dozen objects. Mirrors from an earlier sync are ours (in
   // attachments, and in related since customize asks for the namespace itself); the rest are not.
-  const oursServices = services.slice(0, Math.min(15, serviceCount));
-  const oursIngresses = ingresses.slice(0, Math.min(4, ingressCount));
-  for (const s of oursServices) {
-    const m = observedMirror(s, parentUid);
-    add(attachments, svcKey, m);
-    add(related, svcKey, m);
-  }
-  for (const g of oursIngresses) {
-    const m = observedMirror(g, parentUid);
-    add(attachments, ingKey, m);
-    add(related, ingKey, m);
-  }
+  const ours = [
+    ...services.slice(0, Math.min(15, serviceCount)),
+    ...ingresses.slice(0, Math.min(4, ingressCount)),
+  ].map((source) => observedMirror(source, parentUid));
   // Unmanaged objects: most with their own names, two taking a source's name (conflicts).
-  const conflicts = new Set<string>();
-  for (let i = 0; i < 18; i++) add(related, svcKey, unmanaged("Service", `local-svc-${i}`, i));
-  for (let i = 0; i < 4; i++) add(related, ingKey, unmanaged("Ingress", `local-ing-${i}`, i));
-  for (const name of serviceNames.slice(oursServices.length, oursServices.length + 2)) {
-    add(related, svcKey, unmanaged("Service", name, 7));
-    conflicts.add(name);
-  }
+  const taken = serviceNames.slice(Math.min(15, serviceCount), Math.min(15, serviceCount) + 2);
+  const unmanagedObjects = [
+    ...Array.from({ length: 18 }, (_, i) => unmanaged("Service", `local-svc-${i}`, i)),
+    ...Array.from({ length: 4 }, (_, i) => unmanaged("Ingress", `local-ing-${i}`, i)),
+    ...taken.map((name) => unmanaged("Service", name, 7)),
+  ];
 
-  const request = {
-    controller: example.controller,
-    object: namespace,
-    attachments,
-    related,
-    finalizing: false,
-  };
-  return { body: JSON.stringify(request), expected: sources - conflicts.size };
-}
-
-let exampleText: string | undefined;
-function readExample(): string {
-  exampleText ??= readFileSync(`${ROOT}examples/sync-request.json`, "utf8");
-  return exampleText;
+  const request = syncRequest({
+    controller: controller([SERVICES, INGRESSES]),
+    namespace: parent,
+    attachments: ours as unknown as KubeObject[],
+    related: [...services, ...ingresses, ...ours, ...unmanagedObjects] as unknown as KubeObject[],
+  });
+  return { body: JSON.stringify(request), expected: sources - taken.length };
 }

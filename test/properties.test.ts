@@ -14,6 +14,7 @@ import { computeSync } from "../lib/engine.ts";
 import { type HostTemplate, mapHost, parseHostTemplate } from "../lib/hosts.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import type { KubeObject, SyncResponse } from "../lib/types.ts";
+import { controller } from "./support/builders.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary (spelled out here, not imported: the spec is the oracle)
@@ -463,35 +464,9 @@ function isEligible(s: Scenario, name: string): boolean {
 }
 
 function controllerOf(kinds: readonly KindName[]): RawRequest["controller"] {
-  const webhook = (path: string) => ({
-    service: { name: CONTROLLER_NAME, namespace: CONTROLLER_NAME, port: 80, protocol: "http" },
-    path,
-    timeout: "10s",
-  });
-  return {
-    apiVersion: "metacontroller.k8s.io/v1alpha1",
-    kind: "DecoratorController",
-    metadata: {
-      name: CONTROLLER_NAME,
-      uid: "6f1c2a01-0000-4000-8000-000000000001",
-      resourceVersion: "1041",
-      generation: 1,
-      creationTimestamp: "2026-11-20T09:00:00Z",
-    },
-    spec: {
-      resources: [{ apiVersion: "v1", resource: "namespaces" }],
-      attachments: kinds.map((k) => ({
-        apiVersion: KINDS[k].apiVersion,
-        resource: KINDS[k].resource,
-        updateStrategy: { method: "InPlace" },
-      })),
-      hooks: {
-        sync: { version: "v1", webhook: webhook("/sync") },
-        customize: { version: "v1", webhook: webhook("/customize") },
-      },
-    },
-    status: {},
-  };
+  return controller(
+    kinds.map((k) => ({ apiVersion: KINDS[k].apiVersion, resource: KINDS[k].resource })),
+  ) as RawRequest["controller"];
 }
 
 let uidCounter = 0;
