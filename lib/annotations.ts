@@ -87,10 +87,12 @@ const parsedCache = new Map<string, ParsedSource>();
 export function parseSourceAnnotations(
   annotations: Readonly<Record<string, string>>,
 ): ParsedSource {
-  const ours = Object.keys(annotations)
-    .filter((key) => key.startsWith(PREFIX))
-    .sort();
-  const cacheKey = JSON.stringify(ours.map((key) => [key, annotations[key]]));
+  const ours: string[] = [];
+  for (const key in annotations) if (key.startsWith(PREFIX)) ours.push(key);
+  ours.sort();
+  // JSON strings delimit themselves: distinct keys and values give distinct cache keys.
+  let cacheKey = "";
+  for (const key of ours) cacheKey += JSON.stringify(key) + JSON.stringify(annotations[key]);
   const cached = parsedCache.get(cacheKey);
   if (cached !== undefined) return cached;
   const parsed = parseOurAnnotations(annotations, ours);

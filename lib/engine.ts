@@ -196,22 +196,33 @@ interface Decision {
   issues: Issue[];
 }
 
-/** Who claimed each `kind key` + name first. */
-type Claims = Map<string, SourceRef>;
+/** Who claimed each name of a declared kind first. */
+class Claims {
+  private readonly byKind = new Map<DeclaredKind, Map<string, SourceRef>>();
+
+  get({ kind, from }: Candidate): SourceRef | undefined {
+    return this.byKind.get(kind)?.get(from.name);
+  }
+
+  claim({ kind, from }: Candidate): void {
+    let names = this.byKind.get(kind);
+    if (names === undefined) {
+      names = new Map();
+      this.byKind.set(kind, names);
+    }
+    names.set(from.name, from);
+  }
+}
 
 function decideAll(candidates: readonly Candidate[], target: Target): Decision[] {
-  const claims: Claims = new Map();
+  const claims = new Claims();
   const decisions: Decision[] = [];
   for (const candidate of candidates) {
     const decision = decide(candidate, target, claims);
-    if (decision.claims) claims.set(claimKey(candidate), candidate.from);
+    if (decision.claims) claims.claim(candidate);
     decisions.push(decision);
   }
   return decisions;
-}
-
-function claimKey(candidate: Candidate): string {
-  return `${candidate.kind.key}\n${candidate.from.name}`;
 }
 
 /** The guards, in order; the first that applies decides. */
@@ -264,7 +275,7 @@ function keepExistingMirror(
   const keep =
     existing !== undefined &&
     replicatedFrom(existing) === `${from.namespace}/${from.name}` &&
-    !claims.has(claimKey(candidate)) &&
+    claims.get(candidate) === undefined &&
     !target.skip.skips(kind.module.kind, from.name);
   const message = `${keep ? "existing mirror kept unchanged" : "no mirror created"}: ${errors.map(formatFieldError).join("; ")}`;
   const mirror =
@@ -290,7 +301,7 @@ function keepExistingMirror(
 
 /** Guard: a source in an earlier source namespace offers the same name. */
 function claimedByEarlierSource(candidate: Candidate, claims: Claims): Issue | undefined {
-  const winner = claims.get(claimKey(candidate));
+  const winner = claims.get(candidate);
   if (winner === undefined) return undefined;
   return issueOf(
     candidate,
