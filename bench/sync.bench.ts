@@ -1,451 +1,111 @@
 // Benchmark of the sync hook over HTTP: `node bench/sync.bench.ts` (`npm run bench`).
 //
-// The server runs in this process (createApp on 127.0.0.1, logger silent); requests go over a
-// keep-alive connection, one at a time, and are timed by the client (full round trip). Each size
-// is compared with a bare JSON.parse + JSON.stringify round trip of the same body, measured in the
-// same run: the hook cannot be faster than that, so the ratio says how much the hook adds.
+// For each size a fresh server runs as a child process (`node hooks/server.ts`, the real entry
+// point, with the Node flags the image uses), so its memory is its own: idle RSS is read once it is
+// ready, peak RSS (VmHWM) after its requests. Requests go over one keep-alive connection, one at a
+// time, timed by the client (full round trip). Each size is compared with a bare JSON.parse +
+// JSON.stringify round trip of the same body, measured in this process in the same run, in rounds
+// alternating with the hook's: the hook cannot be faster than that, so the ratio says how much it
+// adds. Where the time goes is measured in this process on the same body: JSON parse, request
+// validation (lib/request.ts), engine (lib/engine.ts), response serialisation.
 //
-// Requests have Metacontroller's exact shape (examples/sync-request.json) with realistic objects:
-// labels, a kubectl last-applied-configuration annotation, managedFields, server-set fields.
 // Exits non-zero only on errors (a non-200 answer or a wrong number of mirrors), never on timing.
 
-import { once } from "node:events";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { pino } from "pino";
-import { createApp } from "../hooks/app.ts";
 import { loadConfig } from "../lib/config.ts";
+import { computeSync } from "../lib/engine.ts";
+import { parseSyncRequest } from "../lib/request.ts";
+import {
+  freePort,
+  postJson,
+  type ServerProcess,
+  startServerProcess,
+  waitReady,
+} from "../test/support/net.ts";
+import { buildRequest, type Workload } from "./workload.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const SIZES = [10, 100, 1000];
-const TARGET = "feature-checkout-2417";
-const SOURCE_NS = "develop";
+const CONFIG_FILE = join(ROOT, "examples/config.yaml");
+const SIZES = (process.env.BENCH_SIZES ?? "10,100,1000,5000").split(",").map(Number);
+/** What the image runs: the compiled server (`npm run build`), not the TypeScript sources. */
+const ENTRY = join(ROOT, "dist/hooks/server.js");
 /** Time spent on the measured hook requests of one size, roughly. */
 const BUDGET_MS = 3000;
 const MIN_ITERATIONS = 30;
 const MAX_ITERATIONS = 5000;
-const GOAL_RATIO = 3;
+/** Hook and baseline alternate in this many rounds, so a burst of load elsewhere hits both. */
+const ROUNDS = 5;
 
-type Json = Record<string, unknown>;
+/** The Node flags of the image (the Dockerfile's CMD), so the bench measures what runs. */
+function imageNodeOptions(): string[] {
+  const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+  const argv = cmd === undefined ? [] : (JSON.parse(cmd) as string[]);
+  return argv.filter((arg) => arg.startsWith("--"));
+}
 
 // ---------------------------------------------------------------------------------------------
-// Request bodies. A seeded generator keeps bodies identical from run to run.
+// The server process.
 
-let seed = 0x2417;
-function rand(): number {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-  return seed / 0x7fffffff;
+interface Server {
+  port: number;
+  child: ServerProcess;
+  agent: http.Agent;
 }
-const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
-const hex = (n: number) =>
-  Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join("");
-const uid = () => `${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}`;
-const resourceVersion = () => String(100000 + Math.floor(rand() * 900000));
-const timestamp = () =>
-  `2026-${String(1 + Math.floor(rand() * 11)).padStart(2, "0")}-${String(1 + Math.floor(rand() * 27)).padStart(2, "0")}T${String(Math.floor(rand() * 24)).padStart(2, "0")}:${String(Math.floor(rand() * 60)).padStart(2, "0")}:00Z`;
 
-const WORDS = ["api", "web", "auth", "billing", "search", "orders", "cart", "users", "media"];
-const TIERS = ["backend", "frontend", "data", "edge"];
-
-function managedFields(manager: string, fields: Json, time: string): Json[] {
-  return [
+async function startServer(nodeArgs: readonly string[]): Promise<Server> {
+  const port = await freePort();
+  const child = startServerProcess(
     {
-      manager,
-      operation: "Update",
-      apiVersion: "v1",
-      time,
-      fieldsType: "FieldsV1",
-      fieldsV1: fields,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      CONFIG_FILE,
+      BODY_LIMIT: "64mb",
+      NODE_ENV: "production",
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
     },
-  ];
-}
-
-function lastApplied(obj: Json): string {
-  // What kubectl apply stores: the applied manifest, compact, with a trailing newline.
-  return `${JSON.stringify(obj)}\n`;
-}
-
-function serviceSource(name: string, i: number): Json {
-  const app = name;
-  const labels: Record<string, string> = {
-    "app.kubernetes.io/name": app,
-    "app.kubernetes.io/instance": `${app}-${SOURCE_NS}`,
-    "app.kubernetes.io/component": pick(TIERS),
-    "app.kubernetes.io/part-of": "shop",
-    "app.kubernetes.io/version": `1.${i % 20}.${i % 7}`,
-    "helm.sh/chart": `${app}-0.${i % 30}.0`,
-  };
-  const portCount = 2 + (i % 2);
-  const ports = [
-    { name: "http", protocol: "TCP", port: 80, targetPort: 8080 },
-    { name: "metrics", protocol: "TCP", port: 9090, targetPort: "metrics" },
-    { name: "grpc", protocol: "TCP", port: 9000, targetPort: 9000 },
-  ].slice(0, portCount);
-  const selector = {
-    "app.kubernetes.io/name": app,
-    "app.kubernetes.io/instance": labels["app.kubernetes.io/instance"],
-  };
-  const applied = {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: {
-      name,
-      namespace: SOURCE_NS,
-      labels,
-      annotations: {
-        "kube-external-sync.io/replicate-to": "feature-.*",
-        "meta.helm.sh/release-name": app,
-        "meta.helm.sh/release-namespace": SOURCE_NS,
-        description: `The ${app} service of the shop: HTTP on port 80, Prometheus metrics on 9090 and gRPC on 9000 where enabled. Owned by team ${pick(WORDS)}; on-call rotation and escalation in the runbook at https://runbooks.example.com/shop/${app}. Changing its ports or selector breaks every feature namespace that mirrors it, so announce such changes in the platform channel first.`,
-      },
-    },
-    spec: { type: "ClusterIP", selector, ports },
-  };
-  const ip = `10.96.${Math.floor(i / 250)}.${(i % 250) + 2}`;
-  const created = timestamp();
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: {
-      name,
-      namespace: SOURCE_NS,
-      uid: uid(),
-      resourceVersion: resourceVersion(),
-      creationTimestamp: created,
-      labels,
-      annotations: {
-        ...applied.metadata.annotations,
-        "kubectl.kubernetes.io/last-applied-configuration": lastApplied(applied),
-      },
-      managedFields: managedFields(
-        "kubectl-client-side-apply",
-        {
-          "f:metadata": {
-            "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} },
-            "f:labels": Object.fromEntries(Object.keys(labels).map((k) => [`f:${k}`, {}])),
-          },
-          "f:spec": {
-            "f:internalTrafficPolicy": {},
-            "f:ports": Object.fromEntries(
-              ports.map((p) => [
-                `k:{"port":${p.port},"protocol":"TCP"}`,
-                { ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {} },
-              ]),
-            ),
-            "f:selector": {},
-            "f:sessionAffinity": {},
-            "f:type": {},
-          },
-        },
-        created,
-      ),
-    },
-    spec: {
-      ...applied.spec,
-      clusterIP: ip,
-      clusterIPs: [ip],
-      ipFamilies: ["IPv4"],
-      ipFamilyPolicy: "SingleStack",
-      sessionAffinity: "None",
-      internalTrafficPolicy: "Cluster",
-    },
-    status: { loadBalancer: {} },
-  };
-}
-
-function ingressSource(name: string, i: number, backends: readonly string[]): Json {
-  const ruleCount = 2 + (i % 3);
-  const hosts = Array.from({ length: ruleCount }, (_, j) =>
-    j === 0 ? `${name}.${SOURCE_NS}.example.com` : `${name}-${j}.${SOURCE_NS}.example.com`,
+    nodeArgs,
+    ENTRY,
   );
-  const rules = hosts.map((host, j) => ({
-    host,
-    http: {
-      paths: [
-        {
-          path: j === 0 ? "/" : `/v${j}`,
-          pathType: "Prefix",
-          backend: { service: { name: pick(backends), port: { name: "http" } } },
-        },
-      ],
-    },
-  }));
-  const labels = {
-    "app.kubernetes.io/name": name,
-    "app.kubernetes.io/instance": `${name}-${SOURCE_NS}`,
-    "app.kubernetes.io/component": "ingress",
-    "app.kubernetes.io/part-of": "shop",
-    "app.kubernetes.io/version": `2.${i % 10}.0`,
-    "helm.sh/chart": `${name}-1.${i % 9}.0`,
-  };
-  const applied = {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "Ingress",
-    metadata: {
-      name,
-      namespace: SOURCE_NS,
-      labels,
-      annotations: {
-        "kube-external-sync.io/replicate-to": "feature-.*",
-        "kube-external-sync.io/top-level-domain": "*.example.com",
-        "kube-external-sync.io/tld-secret-name": "wildcard-example-com-tls",
-        "traefik.ingress.kubernetes.io/router.middlewares": "shop-redirect-https@kubernetescrd",
-      },
-    },
-    spec: {
-      ingressClassName: "traefik",
-      tls: [{ hosts, secretName: `${name}-${SOURCE_NS}-tls` }],
-      rules,
-    },
-  };
-  const created = timestamp();
-  return {
-    ...applied,
-    metadata: {
-      ...applied.metadata,
-      uid: uid(),
-      resourceVersion: resourceVersion(),
-      generation: 1 + (i % 4),
-      creationTimestamp: created,
-      annotations: {
-        ...applied.metadata.annotations,
-        "kubectl.kubernetes.io/last-applied-configuration": lastApplied(applied),
-      },
-      managedFields: managedFields(
-        "kubectl-client-side-apply",
-        {
-          "f:metadata": {
-            "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} },
-            "f:labels": Object.fromEntries(Object.keys(labels).map((k) => [`f:${k}`, {}])),
-          },
-          "f:spec": { "f:ingressClassName": {}, "f:rules": {}, "f:tls": {} },
-        },
-        created,
-      ),
-    },
-    status: { loadBalancer: { ingress: [{ ip: "192.0.2.10" }] } },
-  };
+  await waitReady(port, child);
+  return { port, child, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
 }
 
-/** A mirror as Metacontroller observes it in the target namespace (ours, in `attachments`). */
-function observedMirror(source: Json, parentUid: string): Json {
-  const meta = source.metadata as Json;
-  const name = meta.name as string;
-  const isService = source.kind === "Service";
-  const labels = { ...(meta.labels as Record<string, string>) };
-  delete labels["app.kubernetes.io/instance"];
-  delete labels["helm.sh/chart"];
-  labels["app.kubernetes.io/managed-by"] = "kube-external-sync";
-  const spec = isService
-    ? {
-        type: "ExternalName",
-        externalName: `${name}.${SOURCE_NS}.svc.cluster.local`,
-        ports: (source.spec as Json).ports,
-        sessionAffinity: "None",
-      }
-    : (source.spec as Json);
-  return {
-    apiVersion: source.apiVersion,
-    kind: source.kind,
-    metadata: {
-      name,
-      namespace: TARGET,
-      uid: uid(),
-      resourceVersion: resourceVersion(),
-      creationTimestamp: timestamp(),
-      labels,
-      annotations: {
-        "kube-external-sync.io/replicated-from": `${SOURCE_NS}/${name}`,
-        "metacontroller.k8s.io/decorator-controller": "kube-external-sync",
-        "metacontroller.k8s.io/last-applied-configuration": JSON.stringify({ spec }),
-      },
-      ownerReferences: [
-        {
-          apiVersion: "v1",
-          kind: "Namespace",
-          name: TARGET,
-          uid: parentUid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
-    spec,
-    status: { loadBalancer: {} },
-  };
+async function stopServer(server: Server): Promise<void> {
+  server.agent.destroy();
+  server.child.proc.kill("SIGTERM");
+  await server.child.exit;
 }
 
-/** An object in the target namespace that is not ours (a developer's own deployment). */
-function unmanaged(kind: "Service" | "Ingress", name: string, i: number): Json {
-  const obj =
-    kind === "Service"
-      ? serviceSource(name, i)
-      : ingressSource(name, i, ["local-web", "local-api"]);
-  const meta = obj.metadata as Json;
-  meta.namespace = TARGET;
-  const annotations = { ...(meta.annotations as Record<string, string>) };
-  delete annotations["kube-external-sync.io/replicate-to"];
-  delete annotations["kube-external-sync.io/top-level-domain"];
-  delete annotations["kube-external-sync.io/tld-secret-name"];
-  meta.annotations = annotations;
-  return obj;
+/** VmRSS (now) and VmHWM (peak since start) of a process, in bytes, from /proc. */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
+  return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
 }
 
-interface Workload {
-  body: string;
-  /** Mirrors the answer must hold. */
-  expected: number;
-}
-
-function buildRequest(sources: number): Workload {
-  const example = JSON.parse(readExample()) as Json;
-  const parentUid = uid();
-  const namespace = {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: {
-      name: TARGET,
-      uid: parentUid,
-      resourceVersion: resourceVersion(),
-      creationTimestamp: timestamp(),
-      labels: {
-        "kubernetes.io/metadata.name": TARGET,
-        "kube-external-sync.io/branch": "true",
-      },
-      annotations: {
-        "kube-external-sync.io/status": '{"mirrors":{},"skipped":[],"invalid":[],"omitted":0}',
-      },
-    },
-    spec: { finalizers: ["kubernetes"] },
-    status: { phase: "Active" },
-  };
-
-  const ingressCount = Math.max(1, Math.round(sources * 0.2));
-  const serviceCount = sources - ingressCount;
-  const serviceNames = Array.from(
-    { length: serviceCount },
-    (_, i) => `${WORDS[i % WORDS.length]}-${String(i).padStart(4, "0")}`,
-  );
-  const services = serviceNames.map((n, i) => serviceSource(n, i));
-  const ingresses = Array.from({ length: ingressCount }, (_, i) =>
-    ingressSource(`shop-${String(i).padStart(4, "0")}`, i, serviceNames),
-  );
-
-  const svcKey = "Service.v1";
-  const ingKey = "Ingress.networking.k8s.io/v1";
-  const related: Record<string, Record<string, Json>> = { [svcKey]: {}, [ingKey]: {} };
-  const attachments: Record<string, Record<string, Json>> = { [svcKey]: {}, [ingKey]: {} };
-  const add = (map: Record<string, Record<string, Json>>, key: string, obj: Json) => {
-    const meta = obj.metadata as { namespace: string; name: string };
-    (map[key] as Record<string, Json>)[`${meta.namespace}/${meta.name}`] = obj;
-  };
-  for (const s of services) add(related, svcKey, s);
-  for (const g of ingresses) add(related, ingKey, g);
-
-  // The target namespace: a few dozen objects. Mirrors from an earlier sync are ours (in
-  // attachments, and in related since customize asks for the namespace itself); the rest are not.
-  const oursServices = services.slice(0, Math.min(15, serviceCount));
-  const oursIngresses = ingresses.slice(0, Math.min(4, ingressCount));
-  for (const s of oursServices) {
-    const m = observedMirror(s, parentUid);
-    add(attachments, svcKey, m);
-    add(related, svcKey, m);
-  }
-  for (const g of oursIngresses) {
-    const m = observedMirror(g, parentUid);
-    add(attachments, ingKey, m);
-    add(related, ingKey, m);
-  }
-  // Unmanaged objects: most with their own names, two taking a source's name (conflicts).
-  const conflicts = new Set<string>();
-  for (let i = 0; i < 18; i++) add(related, svcKey, unmanaged("Service", `local-svc-${i}`, i));
-  for (let i = 0; i < 4; i++) add(related, ingKey, unmanaged("Ingress", `local-ing-${i}`, i));
-  for (const name of serviceNames.slice(oursServices.length, oursServices.length + 2)) {
-    add(related, svcKey, unmanaged("Service", name, 7));
-    conflicts.add(name);
-  }
-
-  const request = {
-    controller: example.controller,
-    object: namespace,
-    attachments,
-    related,
-    finalizing: false,
-  };
-  return { body: JSON.stringify(request), expected: sources - conflicts.size };
-}
-
-let exampleText: string | undefined;
-function readExample(): string {
-  exampleText ??= readFileSync(`${ROOT}examples/sync-request.json`, "utf8");
-  return exampleText;
+/** CPU time (user + system) a process has used, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Measurement.
-
-/** Highest RSS seen since the last reset (per size), and over the whole run. */
-let sizePeakRss = 0;
-let overallPeakRss = 0;
-const sampleRss = () => {
-  const rss = process.memoryUsage.rss();
-  if (rss > sizePeakRss) sizePeakRss = rss;
-  if (rss > overallPeakRss) overallPeakRss = rss;
-};
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.ceil((p / 100) * sorted.length) - 1;
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))] as number;
 }
-
-function post(
-  port: number,
-  agent: http.Agent,
-  body: string,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/sync",
-        method: "POST",
-        agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-interface Row {
-  sources: number;
-  bodyBytes: number;
-  responseBytes: number;
-  mirrors: number;
-  iterations: number;
-  hookP50: number;
-  hookP99: number;
-  baseP50: number;
-  baseP99: number;
-  ratio: number;
-  peakRss: number;
-}
+const sorted = (values: readonly number[]) => values.toSorted((a, b) => a - b);
+const median = (values: readonly number[]) => percentile(sorted(values), 50);
 
 function iterationsFor(perIterationMs: number, budgetMs: number): number {
   return Math.max(
@@ -454,26 +114,25 @@ function iterationsFor(perIterationMs: number, budgetMs: number): number {
   );
 }
 
-/** Hook and baseline alternate in this many rounds, so a burst of load elsewhere hits both. */
-const ROUNDS = 5;
-
 interface Measured {
   hook: number[];
+  /** Server CPU time per measured request, ms: robust to other load on the machine. */
+  serverCpu: number;
   baseline: number[];
   responseBytes: number;
   mirrors: number;
 }
 
-async function measure(port: number, agent: http.Agent, work: Workload): Promise<Measured> {
+async function measure(server: Server, work: Workload): Promise<Measured> {
+  const send = () => postJson(server.port, "/sync", work.body, { agent: server.agent });
   let responseBytes = 0;
   const hookOnce = async (): Promise<number> => {
     const t0 = performance.now();
-    const res = await post(port, agent, work.body);
+    const reply = await send();
     const dt = performance.now() - t0;
-    sampleRss();
-    if (res.status !== 200)
-      throw new Error(`sync answered ${res.status}: ${res.text.slice(0, 300)}`);
-    responseBytes = Buffer.byteLength(res.text);
+    if (reply.status !== 200)
+      throw new Error(`sync answered ${reply.status}: ${reply.text.slice(0, 300)}`);
+    responseBytes = Buffer.byteLength(reply.text);
     return dt;
   };
   let sink = 0;
@@ -484,7 +143,7 @@ async function measure(port: number, agent: http.Agent, work: Workload): Promise
   };
 
   // The first answer is checked in full.
-  const first = await post(port, agent, work.body);
+  const first = await send();
   if (first.status !== 200)
     throw new Error(`sync answered ${first.status}: ${first.text.slice(0, 300)}`);
   const mirrors = (JSON.parse(first.text) as { attachments: unknown[] }).attachments.length;
@@ -506,109 +165,181 @@ async function measure(port: number, agent: http.Agent, work: Workload): Promise
 
   const hook: number[] = [];
   const baseline: number[] = [];
+  const pid = server.child.proc.pid as number;
+  const cpuBefore = cpuMsOf(pid);
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < Math.ceil(hookN / ROUNDS); i++) hook.push(await hookOnce());
     for (let i = 0; i < Math.ceil(baseN / ROUNDS); i++) baseline.push(baselineOnce());
   }
+  const serverCpu = (cpuMsOf(pid) - cpuBefore) / hook.length;
   if (sink === 0) throw new Error("unreachable");
-  return { hook, baseline, responseBytes, mirrors };
+  return { hook, serverCpu, baseline, responseBytes, mirrors };
 }
 
-const kb = (bytes: number) =>
+interface Stages {
+  parse: number;
+  validation: number;
+  engine: number;
+  response: number;
+}
+
+/** Medians of each stage of the hook, run in this process on the same body. */
+function stagesOf(work: Workload, iterations: number): Stages {
+  const config = loadConfig(CONFIG_FILE);
+  const times: Record<keyof Stages, number[]> = {
+    parse: [],
+    validation: [],
+    engine: [],
+    response: [],
+  };
+  const timed = <T>(stage: keyof Stages, step: () => T): T => {
+    const t0 = performance.now();
+    const out = step();
+    times[stage].push(performance.now() - t0);
+    return out;
+  };
+  for (let i = 0; i < iterations; i++) {
+    const body = timed("parse", () => JSON.parse(work.body) as unknown);
+    const input = timed("validation", () => parseSyncRequest(body, config));
+    const outcome = timed("engine", () => computeSync(input, config));
+    timed("response", () => JSON.stringify(outcome.response));
+  }
+  return {
+    parse: median(times.parse),
+    validation: median(times.validation),
+    engine: median(times.engine),
+    response: median(times.response),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+interface Row {
+  sources: number;
+  bodyBytes: number;
+  responseBytes: number;
+  mirrors: number;
+  iterations: number;
+  hookP50: number;
+  hookP99: number;
+  serverCpu: number;
+  baseP50: number;
+  ratio: number;
+  idleRss: number;
+  peakRss: number;
+  stages: Stages;
+}
+
+const size = (bytes: number) =>
   bytes >= 1024 * 1024
-    ? `${(bytes / 1024 / 1024).toFixed(2)} MB`
+    ? `${(bytes / 1024 / 1024).toFixed(1)} MB`
     : `${(bytes / 1024).toFixed(1)} kB`;
 const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  return [
+    line(header),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...rows.map(line),
+  ].join("\n");
+}
+
+function report(rows: readonly Row[], nodeArgs: readonly string[]): string {
+  const timing = table(
+    [
+      "sources",
+      "body",
+      "answer",
+      "mirrors",
+      "N",
+      "hook p50 ms",
+      "hook p99 ms",
+      "server CPU ms",
+      "floor p50 ms",
+      "ratio",
+      "idle RSS",
+      "peak RSS",
+    ],
+    rows.map((r) => [
+      r.sources.toLocaleString("en"),
+      size(r.bodyBytes),
+      size(r.responseBytes),
+      String(r.mirrors),
+      String(r.iterations),
+      ms(r.hookP50),
+      ms(r.hookP99),
+      ms(r.serverCpu),
+      ms(r.baseP50),
+      `${r.ratio.toFixed(2)}x`,
+      mb(r.idleRss),
+      mb(r.peakRss),
+    ]),
+  );
+  const stages = table(
+    ["sources", "parse ms", "validation ms", "engine ms", "response ms", "sum ms"],
+    rows.map((r) => {
+      const { parse, validation, engine, response } = r.stages;
+      return [
+        r.sources.toLocaleString("en"),
+        ms(parse),
+        ms(validation),
+        ms(engine),
+        ms(response),
+        ms(parse + validation + engine + response),
+      ];
+    }),
+  );
+  return [
+    `sync hook over HTTP (keep-alive, sequential), node ${process.version}, server flags: ${nodeArgs.join(" ") || "(none)"}`,
+    "floor: JSON.parse + JSON.stringify of the same body in the bench process; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
+    timing,
+    "",
+    "where the time goes (medians, in the bench process, same body):",
+    stages,
+  ].join("\n");
+}
 
 async function main(): Promise<void> {
-  const config = loadConfig(`${ROOT}examples/config.yaml`);
-  const { app } = createApp({
-    config,
-    logger: pino({ level: "silent" }),
-    bodyLimit: "64mb",
-    maxConcurrent: 16,
-  });
-  const server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
+  const nodeArgs =
+    process.env.BENCH_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? imageNodeOptions();
   const rows: Row[] = [];
-  try {
-    for (const sources of SIZES) {
-      const work = buildRequest(sources);
-      sizePeakRss = 0;
-      const m = await measure(port, agent, work);
-      sampleRss();
-      const h = m.hook.toSorted((a, b) => a - b);
-      const b = m.baseline.toSorted((a, c) => a - c);
-      const row: Row = {
+  for (const sources of SIZES) {
+    const work = buildRequest(sources);
+    const server = await startServer(nodeArgs);
+    try {
+      const pid = server.child.proc.pid as number;
+      const idleRss = memoryOf(pid).rss;
+      const m = await measure(server, work);
+      const peakRss = memoryOf(pid).peak;
+      const hook = sorted(m.hook);
+      const stages = stagesOf(work, Math.max(10, Math.min(200, Math.round(200_000 / sources))));
+      rows.push({
         sources,
         bodyBytes: Buffer.byteLength(work.body),
         responseBytes: m.responseBytes,
         mirrors: m.mirrors,
-        iterations: h.length,
-        hookP50: percentile(h, 50),
-        hookP99: percentile(h, 99),
-        baseP50: percentile(b, 50),
-        baseP99: percentile(b, 99),
-        ratio: percentile(h, 50) / percentile(b, 50),
-        peakRss: sizePeakRss,
-      };
-      rows.push(row);
-      process.stderr.write(
-        `  ${sources} sources done (${h.length} requests, ${b.length} baseline)\n`,
-      );
+        iterations: hook.length,
+        hookP50: percentile(hook, 50),
+        hookP99: percentile(hook, 99),
+        serverCpu: m.serverCpu,
+        baseP50: median(m.baseline),
+        ratio: percentile(hook, 50) / median(m.baseline),
+        idleRss,
+        peakRss,
+        stages,
+      });
+      process.stderr.write(`  ${sources} sources done (${hook.length} requests)\n`);
+    } finally {
+      await stopServer(server);
     }
-  } finally {
-    agent.destroy();
-    server.closeAllConnections();
-    server.close();
   }
-
-  const header = [
-    "sources",
-    "body",
-    "answer",
-    "mirrors",
-    "N",
-    "hook p50 ms",
-    "hook p99 ms",
-    "JSON p50 ms",
-    "JSON p99 ms",
-    "p50 ratio",
-    "peak RSS",
-  ];
-  const table = rows.map((r) => [
-    r.sources.toLocaleString("en"),
-    kb(r.bodyBytes),
-    kb(r.responseBytes),
-    String(r.mirrors),
-    String(r.iterations),
-    ms(r.hookP50),
-    ms(r.hookP99),
-    ms(r.baseP50),
-    ms(r.baseP99),
-    `${r.ratio.toFixed(2)}x`,
-    `${(r.peakRss / 1024 / 1024).toFixed(0)} MB`,
-  ]);
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...table.map((row) => (row[i] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
-  console.log(`sync hook over HTTP (keep-alive, sequential), node ${process.version}`);
-  console.log(line(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const r of table) console.log(line(r));
-  sampleRss();
-  console.log(
-    `peak RSS (process.memoryUsage, sampled per request; server and client share the process): ${(overallPeakRss / 1024 / 1024).toFixed(0)} MB; ` +
-      `OS maxRSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
-  );
-  const last = rows.find((r) => r.sources === 1000);
-  const met = last !== undefined && last.ratio <= GOAL_RATIO;
-  console.log(`goal: ratio <= ${GOAL_RATIO} at 1,000 sources: ${met ? "met" : "not met"}`);
+  console.log(report(rows, nodeArgs));
 }
 
 main().catch((e: unknown) => {

@@ -53,56 +53,49 @@ function isMirroredKind(object: KubeObject): boolean {
   return KINDS.some((k) => k.group === group && k.kind === object.kind && k.role === "source");
 }
 
-/** The problems of one object's annotations. */
-export function checkManifest(manifest: Manifest): Problem[] {
-  const { object, file } = manifest;
-  const annotations = object.metadata.annotations ?? {};
-  const ours = Object.keys(annotations).filter(
-    (k) => k.startsWith(PREFIX) && !WRITTEN_BY_HOOK.has(k),
-  );
-  // Objects without our annotations, and mirrors (the hook wrote theirs), have nothing to check.
-  if (ours.length === 0 || isMirror(object)) return [];
-  const subject = subjectOf(object);
-  const at = (key: string) => manifest.lineOf(["metadata", "annotations", key]);
-  const problem = (key: string, message: string, warning: boolean): Problem => ({
-    file,
-    line: at(key),
-    subject,
-    message,
-    warning,
-  });
+/** A problem at one annotation key of the manifest. */
+type ProblemAt = (key: string, message: string, warning: boolean) => Problem;
 
-  if (object.apiVersion === "v1" && object.kind === "Namespace") {
-    const problems: Problem[] = [];
-    for (const key of ours) {
-      if (key === Annotation.skip) {
-        const { errors } = parseSkipList(annotations[key], KIND_NAMES);
-        for (const e of errors) problems.push(problem(key, formatFieldError(e), false));
-      } else {
-        const field = `metadata.annotations[${key}]`;
-        problems.push(
-          problem(
-            key,
-            `${field}: unknown annotation on a Namespace (only ${Annotation.skip}); ignored`,
-            true,
-          ),
-        );
-      }
-    }
-    return problems;
-  }
-
-  const parsed = parseSourceAnnotations(annotations);
+/** A Namespace's annotations: only the skip list is ours to read. */
+function namespaceProblems(
+  annotations: Record<string, string>,
+  ours: readonly string[],
+  problem: ProblemAt,
+): Problem[] {
   const problems: Problem[] = [];
-  for (const w of parsed.warnings) {
-    problems.push(problem(annotationKey(w) ?? ours[0] ?? "", formatWarning(w), true));
-  }
-  if (!parsed.ok) {
-    for (const e of parsed.errors) {
-      problems.push(problem(annotationKey(e) ?? ours[0] ?? "", formatFieldError(e), false));
+  for (const key of ours) {
+    if (key === Annotation.skip) {
+      const { errors } = parseSkipList(annotations[key], KIND_NAMES);
+      for (const e of errors) problems.push(problem(key, formatFieldError(e), false));
+    } else {
+      const field = `metadata.annotations[${key}]`;
+      problems.push(
+        problem(
+          key,
+          `${field}: unknown annotation on a Namespace (only ${Annotation.skip}); ignored`,
+          true,
+        ),
+      );
     }
   }
+  return problems;
+}
+
+/** A source's annotations parsed as the hook parses them, plus whether they can take effect. */
+function sourceProblems(
+  object: KubeObject,
+  annotations: Record<string, string>,
+  ours: readonly string[],
+  problem: ProblemAt,
+): Problem[] {
   const first = ours[0] ?? "";
+  const parsed = parseSourceAnnotations(annotations);
+  const problems: Problem[] = parsed.warnings.map((w) =>
+    problem(annotationKey(w) ?? first, formatWarning(w), true),
+  );
+  for (const e of parsed.ok ? [] : parsed.errors) {
+    problems.push(problem(annotationKey(e) ?? first, formatFieldError(e), false));
+  }
   const targets = TARGETING_KEYS.some((k) => annotations[k] !== undefined);
   if (!targets) {
     problems.push(
@@ -122,6 +115,28 @@ export function checkManifest(manifest: Manifest): Problem[] {
     );
   }
   return problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+}
+
+/** The problems of one object's annotations. */
+export function checkManifest(manifest: Manifest): Problem[] {
+  const { object, file } = manifest;
+  const annotations = object.metadata.annotations ?? {};
+  const ours = Object.keys(annotations).filter(
+    (k) => k.startsWith(PREFIX) && !WRITTEN_BY_HOOK.has(k),
+  );
+  // Objects without our annotations, and mirrors (the hook wrote theirs), have nothing to check.
+  if (ours.length === 0 || isMirror(object)) return [];
+  const subject = subjectOf(object);
+  const problem: ProblemAt = (key, message, warning) => ({
+    file,
+    line: manifest.lineOf(["metadata", "annotations", key]),
+    subject,
+    message,
+    warning,
+  });
+  return object.apiVersion === "v1" && object.kind === "Namespace"
+    ? namespaceProblems(annotations, ours, problem)
+    : sourceProblems(object, annotations, ours, problem);
 }
 
 /** `excludeNamespaces.1` or `sourceNamespaces` (a ConfigError line's field) as a path. */

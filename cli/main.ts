@@ -199,6 +199,29 @@ function runRender(args: string[], io: Io): number {
   return 0;
 }
 
+/** Checks the manifests of a file or directory argument into `problems`; returns the object count. */
+function checkPath(arg: string, io: Io, problems: Problem[]): number {
+  let expanded: string[];
+  try {
+    expanded = expandPath(arg);
+  } catch (e) {
+    problems.push(inputProblem(e));
+    return 0;
+  }
+  let objects = 0;
+  for (const file of expanded) {
+    try {
+      for (const manifest of manifestsOfFile(file, io.stdin)) {
+        objects += 1;
+        problems.push(...checkManifest(manifest));
+      }
+    } catch (e) {
+      problems.push(inputProblem(e));
+    }
+  }
+  return objects;
+}
+
 function runCheck(args: string[], io: Io): number {
   const { values } = parseFlags("check", () =>
     parseArgs({
@@ -217,7 +240,6 @@ function runCheck(args: string[], io: Io): number {
     throw new UsageError("check", "-f/--filename or --config is required");
   }
   const problems: Problem[] = [];
-  let objects = 0;
   if (values.config !== undefined) {
     try {
       problems.push(...checkConfig(values.config).problems);
@@ -225,26 +247,9 @@ function runCheck(args: string[], io: Io): number {
       problems.push(inputProblem(e));
     }
   }
+  let objects = 0;
   // Every file is checked even when an earlier one is malformed: one run lists everything.
-  for (const arg of files) {
-    let expanded: string[];
-    try {
-      expanded = expandPath(arg);
-    } catch (e) {
-      problems.push(inputProblem(e));
-      continue;
-    }
-    for (const file of expanded) {
-      try {
-        for (const manifest of manifestsOfFile(file, io.stdin)) {
-          objects += 1;
-          problems.push(...checkManifest(manifest));
-        }
-      } catch (e) {
-        problems.push(inputProblem(e));
-      }
-    }
-  }
+  for (const arg of files) objects += checkPath(arg, io, problems);
   for (const p of problems) io.stdout(`${formatProblem(p)}\n`);
   const errors = problems.filter((p) => !p.warning).length;
   const warnings = problems.length - errors;

@@ -89,6 +89,89 @@ function scalarStart(event: Extract<Event, { type: typeof EVENT_ID.SCALAR }>): n
   return set.length > 0 ? Math.min(...set) : 0;
 }
 
+/** Records the offset of every mapping key and sequence item, event by event, per document. */
+class OffsetRecorder {
+  readonly offsets: Map<string, number>[] = [];
+  private current = new Map<string, number>();
+  private readonly stack: Frame[] = [];
+  private readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  record(event: Event): void {
+    switch (event.type) {
+      case EVENT_ID.DOCUMENT:
+        this.current = new Map();
+        this.offsets.push(this.current);
+        this.stack.length = 0;
+        break;
+      case EVENT_ID.MAPPING:
+      case EVENT_ID.SEQUENCE:
+        this.collection(event.start, event.type === EVENT_ID.MAPPING);
+        break;
+      case EVENT_ID.SCALAR:
+        this.scalar(event);
+        break;
+      case EVENT_ID.ALIAS:
+        this.alias(event.anchorStart);
+        break;
+      case EVENT_ID.POP:
+        // Closes a collection, or the document when the stack is already empty.
+        this.stack.pop();
+        break;
+    }
+  }
+
+  /** The mapping waiting for a key, if the next node is one. */
+  private awaitingKey(): Frame | undefined {
+    const top = this.stack.at(-1);
+    return top?.mapping && top.key === undefined ? top : undefined;
+  }
+
+  private collection(start: number, mapping: boolean): void {
+    // A collection used as a mapping key (`? [a, b]: c`) has no field name; treat it as "?".
+    const keyed = this.awaitingKey();
+    if (keyed !== undefined) keyed.key = "?";
+    const field = this.place(start);
+    this.stack.push({ path: field, mapping, key: undefined, index: 0 });
+  }
+
+  private scalar(event: Extract<Event, { type: typeof EVENT_ID.SCALAR }>): void {
+    const keyed = this.awaitingKey();
+    if (keyed === undefined) {
+      this.place(scalarStart(event));
+      return;
+    }
+    keyed.key = getScalarValue(this.text, event);
+    this.current.set(pathKey([...keyed.path, keyed.key]), scalarStart(event));
+  }
+
+  private alias(anchorStart: number): void {
+    const keyed = this.awaitingKey();
+    if (keyed !== undefined) keyed.key = "*";
+    else this.place(anchorStart);
+  }
+
+  /** Where the next node goes: its path, and records its offset unless its key already did. */
+  private place(offset: number): FieldPath {
+    const parent = this.stack.at(-1);
+    if (parent === undefined) {
+      this.current.set(pathKey([]), offset);
+      return [];
+    }
+    if (parent.mapping) {
+      const field = [...parent.path, parent.key ?? ""];
+      parent.key = undefined;
+      return field;
+    }
+    const field = [...parent.path, parent.index];
+    parent.index += 1;
+    this.current.set(pathKey(field), offset);
+    return field;
+  }
+}
+
 /**
  * Parses YAML (JSON is YAML) with js-yaml's event stream, recording where each mapping key and
  * sequence item starts, then builds the documents from the same events.
@@ -106,79 +189,45 @@ export function parseYaml(text: string, file: string): ParsedText {
     }
     throw new InputError(file, undefined, `malformed YAML: ${e instanceof Error ? e.message : e}`);
   }
-
-  const offsets: Map<string, number>[] = [];
-  let current = new Map<string, number>();
-  const stack: Frame[] = [];
-  // Where the next node goes: its path, and records its offset unless its key already did.
-  const place = (offset: number): FieldPath => {
-    const parent = stack.at(-1);
-    if (parent === undefined) {
-      current.set(pathKey([]), offset);
-      return [];
-    }
-    if (parent.mapping) {
-      const field = [...parent.path, parent.key ?? ""];
-      parent.key = undefined;
-      return field;
-    }
-    const field = [...parent.path, parent.index];
-    parent.index += 1;
-    current.set(pathKey(field), offset);
-    return field;
-  };
-  for (const event of events) {
-    switch (event.type) {
-      case EVENT_ID.DOCUMENT:
-        current = new Map();
-        offsets.push(current);
-        stack.length = 0;
-        break;
-      case EVENT_ID.MAPPING:
-      case EVENT_ID.SEQUENCE: {
-        const top = stack.at(-1);
-        // A collection used as a mapping key (`? [a, b]: c`) has no field name; treat it as "?".
-        if (top?.mapping && top.key === undefined) top.key = "?";
-        const field = place(event.start);
-        stack.push({
-          path: field,
-          mapping: event.type === EVENT_ID.MAPPING,
-          key: undefined,
-          index: 0,
-        });
-        break;
-      }
-      case EVENT_ID.SCALAR: {
-        const top = stack.at(-1);
-        if (top?.mapping && top.key === undefined) {
-          top.key = getScalarValue(text, event);
-          current.set(pathKey([...top.path, top.key]), scalarStart(event));
-        } else {
-          place(scalarStart(event));
-        }
-        break;
-      }
-      case EVENT_ID.ALIAS: {
-        const top = stack.at(-1);
-        if (top?.mapping && top.key === undefined) top.key = "*";
-        else place(event.anchorStart);
-        break;
-      }
-      case EVENT_ID.POP:
-        // Closes a collection, or the document when the stack is already empty.
-        stack.pop();
-        break;
-    }
-  }
-  return { documents, offsets, lineAt };
+  const recorder = new OffsetRecorder(text);
+  for (const event of events) recorder.record(event);
+  return { documents, offsets: recorder.offsets, lineAt };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+type ObjectProblem = { field: FieldPath; message: string };
+
+/** labels or annotations: absent, or a map of strings. */
+function whyNotStringMap(field: "labels" | "annotations", map: unknown): ObjectProblem | undefined {
+  if (map === undefined || map === null) return undefined;
+  if (!isRecord(map))
+    return { field: ["metadata", field], message: `metadata.${field}: must be a map` };
+  for (const [key, v] of Object.entries(map)) {
+    if (typeof v !== "string") {
+      return {
+        field: ["metadata", field, key],
+        message: `metadata.${field}[${key}]: Invalid value: ${JSON.stringify(v)}: must be a string (quote it)`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** metadata with a name, and what the hook reads of it well-typed. */
+function whyNotMetadata(metadata: Record<string, unknown>): ObjectProblem | undefined {
+  const { name, namespace, labels, annotations } = metadata;
+  if (typeof name !== "string" || name === "")
+    return { field: ["metadata", "name"], message: "metadata.name: Required value" };
+  if (namespace !== undefined && typeof namespace !== "string")
+    return { field: ["metadata", "namespace"], message: "metadata.namespace: must be a string" };
+  return whyNotStringMap("labels", labels) ?? whyNotStringMap("annotations", annotations);
+}
+
 /** A mapping with apiVersion, kind and metadata.name, as the API server requires. */
-function whyNotObject(value: unknown): { field: FieldPath; message: string } | undefined {
+function whyNotObject(value: unknown): ObjectProblem | undefined {
   const problem = (field: FieldPath, message: string) => ({ field, message });
   if (!isRecord(value)) {
     return problem([], "expected a Kubernetes object (a mapping), got a scalar or a list");
@@ -188,27 +237,7 @@ function whyNotObject(value: unknown): { field: FieldPath; message: string } | u
   if (typeof value.kind !== "string" || value.kind === "")
     return problem(["kind"], "kind: Required value");
   if (!isRecord(value.metadata)) return problem(["metadata"], "metadata: Required value");
-  const { name, namespace, labels, annotations } = value.metadata;
-  if (typeof name !== "string" || name === "")
-    return problem(["metadata", "name"], "metadata.name: Required value");
-  if (namespace !== undefined && typeof namespace !== "string")
-    return problem(["metadata", "namespace"], "metadata.namespace: must be a string");
-  for (const [field, map] of [
-    ["labels", labels],
-    ["annotations", annotations],
-  ] as const) {
-    if (map === undefined || map === null) continue;
-    if (!isRecord(map)) return problem(["metadata", field], `metadata.${field}: must be a map`);
-    for (const [key, v] of Object.entries(map)) {
-      if (typeof v !== "string") {
-        return problem(
-          ["metadata", field, key],
-          `metadata.${field}[${key}]: Invalid value: ${JSON.stringify(v)}: must be a string (quote it)`,
-        );
-      }
-    }
-  }
-  return undefined;
+  return whyNotMetadata(value.metadata);
 }
 
 /** A list kind (`List`, `ServiceList`, ...) with `items`: kubectl applies the items. */

@@ -3,13 +3,8 @@ import { isMirror } from "../lib/annotations.ts";
 import type { Config } from "../lib/config.ts";
 import { computeCustomize, computeSync } from "../lib/engine.ts";
 import { declaredKinds } from "../lib/kinds/index.ts";
-import type {
-  AttachmentRule,
-  KubeObject,
-  ObjectMap,
-  RelatedResourceRule,
-  SyncRequest,
-} from "../lib/types.ts";
+import { parseCustomizeRequest, parseSyncRequest } from "../lib/request.ts";
+import type { AttachmentRule, KubeObject, ObjectMap, RelatedResourceRule } from "../lib/types.ts";
 import type { Manifest } from "./manifests.ts";
 
 // `render`: the mirrors one namespace would get, computed offline by the hook's own engine from
@@ -143,23 +138,41 @@ function selectedBy(rule: RelatedResourceRule, object: KubeObject): boolean {
   return (rule.labelSelector?.matchExpressions ?? []).every((e) => matchesExpression(labels, e));
 }
 
-/** The sync request Metacontroller would send for `namespace` if the manifests were the cluster. */
-export function buildSyncRequest(
+/** The DecoratorController of the render, as a hook request carries it. */
+const RENDER_CONTROLLER = {
+  metadata: { name: CONTROLLER_NAME },
+  spec: { attachments: RENDER_ATTACHMENTS },
+};
+
+/** A sync request body (hook version v1), as Metacontroller would send it. */
+export interface SyncRequestBody {
+  controller: typeof RENDER_CONTROLLER;
+  object: KubeObject;
+  attachments: ObjectMap;
+  related: ObjectMap;
+}
+
+/**
+ * The sync request body Metacontroller would send for `namespace` if the manifests were the
+ * cluster. It goes through the hook's own request parsing, like a request from Metacontroller.
+ */
+export function syncRequestBody(
   manifests: readonly Manifest[],
   options: RenderOptions,
-): SyncRequest {
+): SyncRequestBody {
   const namespace = namespaceObject(manifests, options);
   const rules = computeCustomize(
-    { attachmentRules: [...RENDER_ATTACHMENTS], namespace },
+    parseCustomizeRequest({ controller: RENDER_CONTROLLER, parent: namespace }),
     options.config,
   ).relatedResources;
   const related: ObjectMap = {};
   const attachments: ObjectMap = {};
-  for (const kind of declaredKinds(RENDER_ATTACHMENTS)) {
+  const kinds = declaredKinds(RENDER_ATTACHMENTS);
+  for (const kind of kinds) {
     related[kind.key] = {};
     attachments[kind.key] = {};
   }
-  for (const kind of declaredKinds(RENDER_ATTACHMENTS)) {
+  for (const kind of kinds) {
     const kindRules = rules.filter(
       (r) => r.apiVersion === kind.apiVersion && r.resource === kind.module.resource,
     );
@@ -176,13 +189,7 @@ export function buildSyncRequest(
       if (ours && isMirror(object)) (attachments[kind.key] as ObjectMap[string])[key] = copy;
     }
   }
-  return {
-    controllerName: CONTROLLER_NAME,
-    attachmentRules: [...RENDER_ATTACHMENTS],
-    namespace,
-    attachments,
-    related,
-  };
+  return { controller: RENDER_CONTROLLER, object: namespace, attachments, related };
 }
 
 /** Counts of mirrors per kind, e.g. `Ingress: 1, Service: 3`. */
@@ -196,7 +203,8 @@ function countByKind(mirrors: readonly KubeObject[]): string {
 }
 
 export function render(manifests: readonly Manifest[], options: RenderOptions): RenderResult {
-  const outcome = computeSync(buildSyncRequest(manifests, options), options.config);
+  const request = parseSyncRequest(syncRequestBody(manifests, options), options.config);
+  const outcome = computeSync(request, options.config);
   const mirrors = outcome.response.attachments;
   const N = options.namespace;
   if (outcome.status === undefined) {

@@ -1,6 +1,6 @@
 import { ConfigError } from "../lib/config.ts";
 
-// The server's environment variables (DESIGN.md section 10), validated before anything starts.
+// The server's environment variables (docs/design.md#configuration), validated before anything starts.
 
 export interface Environment {
   port: number;

@@ -1,11 +1,10 @@
 import type { RequestHandler } from "express";
 import type { Config } from "../lib/config.ts";
 import { computeSync, type SyncOutcome } from "../lib/engine.ts";
-import { parseSyncRequest } from "../lib/request.ts";
-import type { SyncRequest } from "../lib/types.ts";
+import { parseSyncRequest, type SyncInput } from "../lib/request.ts";
 import type { Metrics } from "./metrics.ts";
 
-export type SyncEngine = (req: SyncRequest, config: Config) => SyncOutcome;
+export type SyncEngine = (input: SyncInput, config: Config) => SyncOutcome;
 
 /** POST /sync: the desired mirrors of one namespace. Errors propagate to the error middleware. */
 export function syncHandler(
@@ -14,7 +13,7 @@ export function syncHandler(
   engine: SyncEngine = computeSync,
 ): RequestHandler {
   return (req, res) => {
-    const request = parseSyncRequest(req.body);
+    const request = parseSyncRequest(req.body, config);
     res.locals.namespace = request.namespace.metadata.name;
     const outcome = engine(request, config);
     const terminating = request.namespace.metadata.deletionTimestamp != null;

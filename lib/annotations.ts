@@ -14,7 +14,7 @@ import { type NameMatcher, parseNameList } from "./patterns.ts";
 import { parseSelector, type Selector } from "./selector.ts";
 import type { KubeObject } from "./types.ts";
 
-// The annotation vocabulary on source objects and target namespaces (DESIGN.md section 3).
+// The annotation vocabulary on source objects and target namespaces (docs/design.md#vocabulary).
 
 /** Which copied labels or annotations a source strips from its mirrors. */
 export interface StripList {
@@ -75,16 +75,45 @@ function parseStripList(value: string, field: string): StripList | FieldError {
   return { all: false, keys };
 }
 
-/** Validates every kube-external-sync.io/* annotation of a source object. */
+/** Parsed annotations by their kube-external-sync.io/* keys and values; at most this many. */
+const PARSED_CACHE_LIMIT = 2000;
+const parsedCache = new Map<string, ParsedSource>();
+
+/**
+ * Validates every kube-external-sync.io/* annotation of a source object. Sources of one cluster
+ * mostly carry the same few values, and every sync reads all of them: results are remembered by
+ * those keys and values (the result is a pure function of them, and never modified).
+ */
 export function parseSourceAnnotations(
   annotations: Readonly<Record<string, string>>,
+): ParsedSource {
+  const ours: string[] = [];
+  for (const key in annotations) if (key.startsWith(PREFIX)) ours.push(key);
+  ours.sort();
+  // JSON strings delimit themselves: distinct keys and values give distinct cache keys.
+  let cacheKey = "";
+  for (const key of ours) cacheKey += JSON.stringify(key) + JSON.stringify(annotations[key]);
+  const cached = parsedCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const parsed = parseOurAnnotations(annotations, ours);
+  if (parsedCache.size >= PARSED_CACHE_LIMIT) {
+    const oldest = parsedCache.keys().next().value;
+    if (oldest !== undefined) parsedCache.delete(oldest);
+  }
+  parsedCache.set(cacheKey, parsed);
+  return parsed;
+}
+
+/** `ours`: the kube-external-sync.io/* keys of `annotations`, sorted. */
+function parseOurAnnotations(
+  annotations: Readonly<Record<string, string>>,
+  ours: readonly string[],
 ): ParsedSource {
   const errors: FieldError[] = [];
   const warnings: FieldError[] = [];
   const get = (key: string) => annotations[key];
 
-  for (const key of Object.keys(annotations).sort()) {
-    if (!key.startsWith(PREFIX)) continue;
+  for (const key of ours) {
     if (key === Annotation.keepOwnerReferences) {
       warnings.push(
         fieldError(

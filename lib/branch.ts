@@ -4,8 +4,9 @@ import { Annotation, TLS_SECRET_TYPE } from "./constants.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
 import { whyNotMirrored } from "./kinds/secret.ts";
 import { replicatedFrom } from "./metadata.ts";
+import type { SyncInput } from "./request.ts";
 import { isTargetOf } from "./targeting.ts";
-import type { KubeObject, ObjectsByName, SyncRequest } from "./types.ts";
+import type { KubeObject, ObjectsByName } from "./types.ts";
 
 // What the branch namespace itself holds, as the kind modules need it to decide per reference
 // (docs/design.md, Backends follow the branch; Secret (TLS, opt-in)). A pure function of the sync
@@ -36,15 +37,65 @@ function declaredCore(kinds: readonly DeclaredKind[], kind: string): DeclaredKin
 }
 
 /** The names of the Services in `namespace` that are not in our attachments. */
-function ownServiceNames(req: SyncRequest, key: string, namespace: string): Set<string> {
-  const ours = req.attachments[key] ?? {};
+function ownServiceNames(input: SyncInput, key: string, namespace: string): Set<string> {
+  const ours = input.attachments[key] ?? {};
   const names = new Set<string>();
-  for (const service of objectsIn(req.related[key] ?? {}, namespace)) {
+  for (const service of objectsIn(input.related[key] ?? {}, namespace)) {
     if (ours[`${namespace}/${service.metadata.name}`] === undefined) {
       names.add(service.metadata.name);
     }
   }
   return names;
+}
+
+/** The TLS Secrets of one namespace, decided source by source in the engine's order. */
+interface SecretDecisions {
+  input: SyncInput;
+  namespace: string;
+  skip: SkipList;
+  related: ObjectsByName;
+  ours: ObjectsByName;
+  /** Names a source already claimed: later source namespaces offering them are in conflict. */
+  claimed: Set<string>;
+  mirrored: Set<string>;
+}
+
+/** Guard, as the engine's: annotated as a source, and matched by config sourceSelector. */
+function isSelectedSource(object: KubeObject, config: Config): boolean {
+  return (
+    isSource(object) &&
+    (config.sourceSelector === undefined || config.sourceSelector.matches(object.metadata.labels))
+  );
+}
+
+/** Fail static, as the engine: an existing mirror of a source with invalid annotations is kept. */
+function keepExistingSecret(source: KubeObject, sourceNamespace: string, d: SecretDecisions): void {
+  const name = source.metadata.name;
+  const existing = d.ours[`${d.namespace}/${name}`];
+  const kept =
+    existing !== undefined &&
+    replicatedFrom(existing) === `${sourceNamespace}/${name}` &&
+    !d.claimed.has(name) &&
+    !d.skip.skips("Secret", name);
+  if (!kept) return;
+  d.claimed.add(name);
+  if (existing.type === TLS_SECRET_TYPE) d.mirrored.add(name);
+}
+
+/** One source Secret: the engine's guards in its order (claim, skip, unmanaged, refusal). */
+function decideSecret(source: KubeObject, sourceNamespace: string, d: SecretDecisions): void {
+  const name = source.metadata.name;
+  const parsed = parseSourceAnnotations(source.metadata.annotations ?? {});
+  if (!parsed.ok) {
+    keepExistingSecret(source, sourceNamespace, d);
+    return;
+  }
+  if (!isTargetOf(parsed.spec, d.input.namespace) || d.claimed.has(name)) return;
+  d.claimed.add(name);
+  if (d.skip.skips("Secret", name)) return;
+  const at = `${d.namespace}/${name}`;
+  const unmanaged = d.related[at] !== undefined && d.ours[at] === undefined;
+  if (!unmanaged && whyNotMirrored(source) === undefined) d.mirrored.add(name);
 }
 
 /**
@@ -54,65 +105,45 @@ function ownServiceNames(req: SyncRequest, key: string, namespace: string): Set<
  * it against the engine's answers.
  */
 function mirroredTLSSecretNames(
-  req: SyncRequest,
+  input: SyncInput,
   key: string,
   namespace: string,
   skip: SkipList,
   config: Config,
 ): Set<string> {
-  const related = req.related[key] ?? {};
-  const ours = req.attachments[key] ?? {};
-  const claimed = new Set<string>();
-  const mirrored = new Set<string>();
+  const decisions: SecretDecisions = {
+    input,
+    namespace,
+    skip,
+    related: input.related[key] ?? {},
+    ours: input.attachments[key] ?? {},
+    claimed: new Set(),
+    mirrored: new Set(),
+  };
   for (const sourceNamespace of config.sourceNamespaces) {
-    for (const source of objectsIn(related, sourceNamespace)) {
-      if (!isSource(source)) continue;
-      if (config.sourceSelector && !config.sourceSelector.matches(source.metadata.labels)) continue;
-      const name = source.metadata.name;
-      const existing = ours[`${namespace}/${name}`];
-      const parsed = parseSourceAnnotations(source.metadata.annotations ?? {});
-      if (!parsed.ok) {
-        // Fail static: an existing mirror of this source is kept unchanged.
-        const kept =
-          existing !== undefined &&
-          replicatedFrom(existing) === `${sourceNamespace}/${name}` &&
-          !claimed.has(name) &&
-          !skip.skips("Secret", name);
-        if (kept) {
-          claimed.add(name);
-          if (existing.type === TLS_SECRET_TYPE) mirrored.add(name);
-        }
-        continue;
-      }
-      if (!isTargetOf(parsed.spec, req.namespace) || claimed.has(name)) continue;
-      claimed.add(name);
-      if (skip.skips("Secret", name)) continue;
-      const unmanaged = related[`${namespace}/${name}`] !== undefined && existing === undefined;
-      if (!unmanaged && whyNotMirrored(source) === undefined) mirrored.add(name);
+    for (const source of objectsIn(decisions.related, sourceNamespace)) {
+      if (isSelectedSource(source, config)) decideSecret(source, sourceNamespace, decisions);
     }
   }
-  return mirrored;
+  return decisions.mirrored;
 }
 
 /** The facts about the branch namespace of a sync request that route and TLS mirrors need. */
-export function branchFacts(
-  req: SyncRequest,
-  kinds: readonly DeclaredKind[],
-  config: Config,
-): BranchFacts {
-  const namespace = req.namespace.metadata.name;
+export function branchFacts(input: SyncInput, config: Config): BranchFacts {
+  const { kinds } = input;
+  const namespace = input.namespace.metadata.name;
   // Bad skip items are reported by the engine; here they are ignored the same way.
   const { skip } = parseSkipList(
-    req.namespace.metadata.annotations?.[Annotation.skip],
+    input.namespace.metadata.annotations?.[Annotation.skip],
     kinds.map((k) => k.module.kind),
   );
   const services = declaredCore(kinds, "Service");
-  const own = services ? ownServiceNames(req, services.key, namespace) : new Set<string>();
+  const own = services ? ownServiceNames(input, services.key, namespace) : new Set<string>();
   const secrets = declaredCore(kinds, "Secret");
   return {
     runsService: (name) => own.has(name) || skip.skips("Service", name),
     mirroredTLSSecrets: secrets
-      ? mirroredTLSSecretNames(req, secrets.key, namespace, skip, config)
+      ? mirroredTLSSecretNames(input, secrets.key, namespace, skip, config)
       : new Set(),
   };
 }

@@ -7,7 +7,7 @@ import { parseTopLevelDomain } from "./hosts.ts";
 import { type NameMatcher, parseNameList } from "./patterns.ts";
 import { parseSelector, type Selector } from "./selector.ts";
 
-// The configuration file (DESIGN.md section 10): YAML, validated once at start. A bad file stops
+// The configuration file (docs/design.md#configuration): YAML, validated once at start. A bad file stops
 // the server with a message naming the field, rather than running with a guess.
 
 const fileSchema = z.strictObject({
@@ -128,7 +128,7 @@ export function loadConfig(path: string | undefined, podNamespace?: string): Con
   }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new ConfigError(
-      `CONFIG_FILE ${path}: the document must be a mapping of the fields in DESIGN.md section 10`,
+      `CONFIG_FILE ${path}: the document must be a mapping of the fields in docs/design.md#configuration`,
     );
   }
   return parseConfig(doc, podNamespace);

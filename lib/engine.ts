@@ -1,27 +1,37 @@
-import { isSource, parseSkipList, parseSourceAnnotations } from "./annotations.ts";
-import { branchFacts } from "./branch.ts";
+import {
+  isSource,
+  parseSkipList,
+  parseSourceAnnotations,
+  type SkipList,
+  type SourceSpec,
+} from "./annotations.ts";
+import { type BranchFacts, branchFacts } from "./branch.ts";
 import type { Config } from "./config.ts";
 import { Annotation, Reason } from "./constants.ts";
-import { formatFieldError } from "./errors.ts";
-import { type DeclaredKind, declaredInRole, declaredKinds } from "./kinds/index.ts";
-import { routesOf } from "./kinds/kind.ts";
+import { type FieldError, formatFieldError } from "./errors.ts";
+import { type DeclaredKind, declaredInRole } from "./kinds/index.ts";
+import { type CompanionKind, type MirrorContext, routesOf, type SourceKind } from "./kinds/kind.ts";
 import { compareStrings, replicatedFrom } from "./metadata.ts";
-import { RequestError } from "./request.ts";
+import type { CustomizeInput, SyncInput } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
 import { buildStatus, type NamespaceStatus } from "./status.ts";
 import { isEligibleNamespace, isTargetOf } from "./targeting.ts";
 import type {
-  CustomizeRequest,
   CustomizeResponse,
   Issue,
   KubeObject,
+  ObjectsByName,
   RelatedResourceRule,
-  SyncRequest,
+  SourceRef,
   SyncResponse,
 } from "./types.ts";
 
-// The engine: one sync request in, the complete desired state of one namespace out. A pure
-// function of its input, so an unchanged cluster gets byte-identical answers.
+// The engine: one parsed sync request in, the complete desired state of one namespace out. A pure
+// function of its input, so an unchanged cluster gets byte-identical answers. It never rejects:
+// lib/request.ts has checked everything it reads. It reads top to bottom as stages of plain data
+// (docs/design.md#the-decision-for-each-source):
+//
+//   eligible namespace → candidate sources → a decision per candidate → companions → the answer
 
 export interface SyncOutcome {
   response: SyncResponse;
@@ -37,265 +47,499 @@ export interface SyncOutcome {
   };
 }
 
-interface Claim {
-  source: string;
+export function computeSync(input: SyncInput, config: Config): SyncOutcome {
+  const targetName = input.namespace.metadata.name;
+  if (!isEligibleNamespace(targetName, config)) return ineligibleOutcome();
+  const { target, issues: skipIssues } = targetOf(input, config);
+  const decisions = decideAll(candidateSources(input, config), target);
+  const companions = companionsOf(decisions, target);
+  const desired = [...decisions.flatMap(desiredOf), ...companions.desired];
+  // While any source is invalid, existing companions are kept: the kept mirrors may rely on them.
+  const wanted = decisions.some((d) => d.invalid)
+    ? keepObservedCompanions(desired, target)
+    : desired;
+  const issues = [
+    ...skipIssues,
+    ...decisions.flatMap((d) => d.issues),
+    ...companions.issues,
+    ...hostCollisions(wanted),
+  ];
+  return answer(input, wanted, issues, invalidSourceIds(decisions));
 }
 
-/** Identifies an object across kinds, groups and namespaces; also the order of the answer. */
-function objectKey(o: KubeObject): string {
-  return `${o.kind} ${o.apiVersion} ${o.metadata.namespace ?? ""}/${o.metadata.name}`;
-}
+// ---------------------------------------------------------------------------------------------
+// Stage 1: the namespace. An ineligible one gets nothing, and null removes a status left from
+// before a config change.
 
-/** Objects of one kind in `namespace`, sorted by name. */
-function objectsIn(map: Record<string, KubeObject>, namespace: string): KubeObject[] {
-  const prefix = `${namespace}/`;
-  return Object.keys(map)
-    .filter((k) => k.startsWith(prefix))
-    .sort()
-    .map((k) => map[k] as KubeObject);
-}
-
-export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
-  const kinds = declaredKinds(req.attachmentRules);
-  const targetNamespace = req.namespace.metadata.name;
-  if (!isEligibleNamespace(targetNamespace, config)) {
-    // No mirrors belong here; null removes a status left from before a config change.
-    return {
-      response: {
-        labels: {},
-        annotations: { [Annotation.status]: null },
-        attachments: [],
-        resyncAfterSeconds: 0,
-      },
-      status: undefined,
-      counts: { mirrors: {}, conflicts: 0, invalidSources: 0, invalidSourceIds: [] },
-    };
-  }
-
-  for (const key of Object.keys(req.attachments)) {
-    if (!kinds.some((k) => k.key === key)) {
-      throw new RequestError(
-        `invalid hook request: request.attachments: Unsupported value: ${JSON.stringify(key)}: not declared in controller.spec.attachments`,
-      );
-    }
-  }
-
-  const issues: Issue[] = [];
-  const { skip, errors: skipErrors } = parseSkipList(
-    req.namespace.metadata.annotations?.[Annotation.skip],
-    kinds.map((k) => k.module.kind),
-  );
-  for (const e of skipErrors) {
-    issues.push({
-      reason: Reason.InvalidAnnotation,
-      object: `Namespace/${targetNamespace}`,
-      message: `${formatFieldError(e)}; item ignored`,
-    });
-  }
-
-  const desired: { kind: DeclaredKind; mirror: KubeObject }[] = [];
-  const companionKinds = declaredInRole(kinds, "companion");
-  const companions = new Map<string, { object: KubeObject; source: string }>();
-  let anyInvalid = false;
-  const declared = (group: string, kindName: string) =>
-    kinds.find((k) => k.module.group === group && k.module.kind === kindName)?.apiVersion;
-  const branch = branchFacts(req, kinds, config);
-  // Hosts served in the source namespaces, by any object of a routing kind. A mirror never serves
-  // one: a namespace named like a host label (`api`) would otherwise take `api.example.com` over.
-  let servedHosts: Map<string, string> | undefined;
-  const hostsServedBySources = (): Map<string, string> => {
-    if (servedHosts === undefined) {
-      servedHosts = new Map();
-      for (const k of declaredInRole(kinds, "source")) {
-        for (const ns of config.sourceNamespaces) {
-          for (const o of k.module.routes ? objectsIn(req.related[k.key] ?? {}, ns) : []) {
-            for (const r of routesOf(k.module, o)) {
-              if (r.host !== "" && !servedHosts.has(r.host)) {
-                servedHosts.set(r.host, `${o.kind} ${ns}/${o.metadata.name}`);
-              }
-            }
-          }
-        }
-      }
-    }
-    return servedHosts;
+function ineligibleOutcome(): SyncOutcome {
+  return {
+    response: {
+      labels: {},
+      annotations: { [Annotation.status]: null },
+      attachments: [],
+      resyncAfterSeconds: 0,
+    },
+    status: undefined,
+    counts: { mirrors: {}, conflicts: 0, invalidSources: 0, invalidSourceIds: [] },
   };
-  for (const kind of kinds) {
-    // Metacontroller always sends a group for every declared attachment and every customize rule.
-    // A missing group means an incomplete request (for example no customize hook configured), and
-    // answering it would delete mirrors.
-    const related = req.related[kind.key];
-    const ours = req.attachments[kind.key];
-    if (related === undefined || ours === undefined) {
-      const field = related === undefined ? "related" : "attachments";
-      throw new RequestError(
-        `invalid hook request: request.${field}: Required value: no ${JSON.stringify(kind.key)} group (is the customize hook configured?)`,
-      );
-    }
-    // Companion kinds are never sources: their objects come with the mirrors that need them.
-    const module = kind.module;
-    if (module.role !== "source") continue;
-    // First source namespace in config order wins a name; later ones are reported.
-    const claims = new Map<string, Claim>();
+}
 
-    for (const sourceNamespace of config.sourceNamespaces) {
-      for (const source of objectsIn(related, sourceNamespace)) {
-        if (!isSource(source)) continue;
-        if (config.sourceSelector && !config.sourceSelector.matches(source.metadata.labels))
-          continue;
-        const name = source.metadata.name;
-        const object = `${kind.module.kind}/${name}`;
-        const sourceId = `${sourceNamespace}/${name}`;
-        const report = (reason: Reason, message: string) =>
-          issues.push({ reason, object, source: sourceId, message });
+/** The namespace being synced, and what every decision about it reads. */
+interface Target {
+  input: SyncInput;
+  config: Config;
+  /** The namespace's name. */
+  name: string;
+  skip: SkipList;
+  /** The apiVersion the controller declares for a kind, or undefined when it does not. */
+  declared(group: string, kind: string): string | undefined;
+  /** Hosts served in the source namespaces, with the object serving each; computed on first use. */
+  servedHosts(): ReadonlyMap<string, string>;
+  /** What the namespace itself holds that route and TLS mirrors decide by (lib/branch.ts). */
+  branch: BranchFacts;
+}
 
-        const parsed = parseSourceAnnotations(source.metadata.annotations ?? {});
-        if (!parsed.ok) {
-          anyInvalid = true;
-          // Fail static: a typo must not delete mirrors. Keep the existing one unchanged, unless
-          // the namespace itself asks for it to go. Whether the source targets this namespace is
-          // unknown, so the problem is reported in every namespace.
-          const existing = ours[`${targetNamespace}/${name}`];
-          const keep =
-            existing !== undefined &&
-            replicatedFrom(existing) === sourceId &&
-            !claims.has(name) &&
-            !skip.skips(kind.module.kind, name);
-          if (keep) {
-            claims.set(name, { source: sourceId });
-            desired.push({
-              kind,
-              mirror: kind.module.rebuild(existing, {
-                namespace: targetNamespace,
-                apiVersion: kind.apiVersion,
-              }),
-            });
-          }
-          const errors = parsed.errors.map(formatFieldError).join("; ");
-          report(
-            Reason.InvalidAnnotation,
-            `${keep ? "existing mirror kept unchanged" : "no mirror created"}: ${errors}`,
-          );
-          continue;
-        }
-        if (!isTargetOf(parsed.spec, req.namespace)) continue;
-        for (const w of parsed.warnings) report(Reason.IgnoredAnnotation, formatFieldError(w));
+function targetOf(input: SyncInput, config: Config): { target: Target; issues: Issue[] } {
+  const name = input.namespace.metadata.name;
+  const { skip, errors } = parseSkipList(
+    input.namespace.metadata.annotations?.[Annotation.skip],
+    input.kinds.map((k) => k.module.kind),
+  );
+  let served: Map<string, string> | undefined;
+  const target: Target = {
+    input,
+    config,
+    name,
+    skip,
+    declared: (group, kind) =>
+      input.kinds.find((k) => k.module.group === group && k.module.kind === kind)?.apiVersion,
+    servedHosts: () => {
+      served ??= hostsServedBySources(input, config);
+      return served;
+    },
+    branch: branchFacts(input, config),
+  };
+  // A bad skip item is ignored: ignoring it can only keep a mirror.
+  const issues = errors.map(
+    (e): Issue => ({
+      reason: Reason.InvalidAnnotation,
+      kind: "Namespace",
+      name,
+      message: `${formatFieldError(e)}; item ignored`,
+    }),
+  );
+  return { target, issues };
+}
 
-        const winner = claims.get(name);
-        if (winner !== undefined) {
-          report(
-            Reason.Conflict,
-            `${winner.source} offers the same name and comes first in sourceNamespaces`,
-          );
-          continue;
-        }
-        claims.set(name, { source: sourceId });
-        if (skip.skips(kind.module.kind, name)) {
-          report(Reason.Skipped, `namespace annotation ${Annotation.skip} names it`);
-          continue;
-        }
-        if (
-          related[`${targetNamespace}/${name}`] !== undefined &&
-          ours[`${targetNamespace}/${name}`] === undefined
-        ) {
-          report(
-            Reason.Conflict,
-            `${object} already exists in ${targetNamespace} and is not managed by kube-external-sync: left alone`,
-          );
-          continue;
-        }
-        const result = module.mirror(source, {
-          namespace: targetNamespace,
-          apiVersion: kind.apiVersion,
-          spec: parsed.spec,
-          config,
-          declared,
-          branch,
-        });
-        for (const r of result.remarks) report(r.reason, r.message);
-        const taken =
-          result.mirror &&
-          routesOf(module, result.mirror).find((r) => hostsServedBySources().has(r.host));
-        if (result.mirror !== undefined && taken !== undefined) {
-          report(
-            Reason.HostCollision,
-            `would serve ${taken.host}, which ${hostsServedBySources().get(taken.host)} serves: not mirrored (use host-template, or another namespace name)`,
-          );
-        } else if (result.mirror !== undefined) {
-          desired.push({ kind, mirror: result.mirror });
-          for (const c of result.companions ?? []) {
-            const key = objectKey(c);
-            const seen = companions.get(key);
-            const companionKind = companionKinds.find((k) => k.module.kind === c.kind)?.module;
-            companions.set(
-              key,
-              seen && companionKind
-                ? { ...seen, object: companionKind.mergeCompanions(seen.object, c) }
-                : (seen ?? { object: c, source: sourceId }),
-            );
-          }
+/**
+ * Hosts served in the source namespaces by any object of a routing kind. A mirror never serves
+ * one: a namespace named like a host label (`api`) would otherwise take `api.example.com` over.
+ */
+function hostsServedBySources(input: SyncInput, config: Config): Map<string, string> {
+  const served = new Map<string, string>();
+  for (const kind of declaredInRole(input.kinds, "source")) {
+    if (!kind.module.routes) continue;
+    for (const namespace of config.sourceNamespaces) {
+      for (const object of objectsIn(groupOf(input.related, kind), namespace)) {
+        for (const { host } of routesOf(kind.module, object)) {
+          if (host !== "" && !served.has(host))
+            served.set(host, `${object.kind} ${namespace}/${object.metadata.name}`);
         }
       }
     }
   }
+  return served;
+}
 
-  // Companions (objects a mirror needs beside it) are checked for conflicts like mirrors. While any
-  // source is invalid, existing companions are kept too: the kept mirrors may rely on them.
-  const desiredKeys = new Set(desired.map((d) => objectKey(d.mirror)));
-  for (const { object, source } of companions.values()) {
-    const kind = kinds.find(
+// ---------------------------------------------------------------------------------------------
+// Stage 2: candidate sources, per declared source kind, in `sourceNamespaces` order, by name.
+
+/** An object of a source kind in a source namespace that asks to be mirrored. */
+interface Candidate {
+  kind: DeclaredKind<SourceKind>;
+  source: KubeObject;
+  from: SourceRef;
+}
+
+function candidateSources(input: SyncInput, config: Config): Candidate[] {
+  const candidates: Candidate[] = [];
+  // Companion kinds are never sources: their objects come with the mirrors that need them.
+  for (const kind of declaredInRole(input.kinds, "source")) {
+    for (const namespace of config.sourceNamespaces) {
+      for (const source of objectsIn(groupOf(input.related, kind), namespace)) {
+        if (isSelectedSource(source, config))
+          candidates.push({ kind, source, from: { namespace, name: source.metadata.name } });
+      }
+    }
+  }
+  return candidates;
+}
+
+/** Guard: annotated as a source (and not a mirror), and matched by config sourceSelector. */
+function isSelectedSource(object: KubeObject, config: Config): boolean {
+  return (
+    isSource(object) &&
+    (config.sourceSelector === undefined || config.sourceSelector.matches(object.metadata.labels))
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 3: a decision per candidate, in order. The first source namespace in config order claims
+// a name of a kind; a later one offering it is reported.
+
+interface Decision {
+  /** The mirror kept or made, if any. */
+  mirror?: { kind: DeclaredKind; object: KubeObject; from: SourceRef } | undefined;
+  /** Companions the mirror needs beside it. */
+  companions: readonly KubeObject[];
+  candidate: Candidate;
+  /** Whether the candidate claims its name (later source namespaces are then in conflict). */
+  claims: boolean;
+  /** The source's annotations are invalid (its targets are unknown). */
+  invalid: boolean;
+  issues: Issue[];
+}
+
+/** Who claimed each name of a declared kind first. */
+class Claims {
+  private readonly byKind = new Map<DeclaredKind, Map<string, SourceRef>>();
+
+  get({ kind, from }: Candidate): SourceRef | undefined {
+    return this.byKind.get(kind)?.get(from.name);
+  }
+
+  claim({ kind, from }: Candidate): void {
+    let names = this.byKind.get(kind);
+    if (names === undefined) {
+      names = new Map();
+      this.byKind.set(kind, names);
+    }
+    names.set(from.name, from);
+  }
+}
+
+function decideAll(candidates: readonly Candidate[], target: Target): Decision[] {
+  const claims = new Claims();
+  const decisions: Decision[] = [];
+  for (const candidate of candidates) {
+    const decision = decide(candidate, target, claims);
+    if (decision.claims) claims.claim(candidate);
+    decisions.push(decision);
+  }
+  return decisions;
+}
+
+/** The guards, in order; the first that applies decides. */
+function decide(candidate: Candidate, target: Target, claims: Claims): Decision {
+  const parsed = parseSourceAnnotations(candidate.source.metadata.annotations ?? {});
+  if (!parsed.ok) return keepExistingMirror(candidate, parsed.errors, target, claims);
+  if (!isTargetOf(parsed.spec, target.input.namespace)) return notTargeted(candidate);
+  const warnings = parsed.warnings.map((w) =>
+    issueOf(candidate, Reason.IgnoredAnnotation, formatFieldError(w)),
+  );
+  const earlier = claimedByEarlierSource(candidate, claims);
+  if (earlier !== undefined) return withheld(candidate, false, [...warnings, earlier]);
+  const held = skippedByNamespace(candidate, target) ?? unmanagedObjectPresent(candidate, target);
+  if (held !== undefined) return withheld(candidate, true, [...warnings, held]);
+  return mirrored(candidate, parsed.spec, target, warnings);
+}
+
+function issueOf(candidate: Candidate, reason: Reason, message: string): Issue {
+  return {
+    reason,
+    kind: candidate.kind.module.kind,
+    name: candidate.from.name,
+    source: candidate.from,
+    message,
+  };
+}
+
+/** Guard: the namespace is not a target of this source. Nothing is reported or claimed. */
+function notTargeted(candidate: Candidate): Decision {
+  return withheld(candidate, false, []);
+}
+
+function withheld(candidate: Candidate, claims: boolean, issues: Issue[]): Decision {
+  return { companions: [], candidate, claims, invalid: false, issues };
+}
+
+/**
+ * Guard: invalid annotations. Fail static: a typo must not delete mirrors, so the existing mirror
+ * is kept unchanged, unless another source claimed the name or the namespace asks for it to go.
+ * Whether the source targets this namespace is unknown, so the problem is reported in every one.
+ */
+function keepExistingMirror(
+  candidate: Candidate,
+  errors: readonly FieldError[],
+  target: Target,
+  claims: Claims,
+): Decision {
+  const { kind, from } = candidate;
+  const existing = groupOf(target.input.attachments, kind)[`${target.name}/${from.name}`];
+  const keep =
+    existing !== undefined &&
+    replicatedFrom(existing) === `${from.namespace}/${from.name}` &&
+    claims.get(candidate) === undefined &&
+    !target.skip.skips(kind.module.kind, from.name);
+  const message = `${keep ? "existing mirror kept unchanged" : "no mirror created"}: ${errors.map(formatFieldError).join("; ")}`;
+  const mirror =
+    keep && existing !== undefined
+      ? {
+          kind,
+          object: kind.module.rebuild(existing, {
+            namespace: target.name,
+            apiVersion: kind.apiVersion,
+          }),
+          from,
+        }
+      : undefined;
+  return {
+    mirror,
+    companions: [],
+    candidate,
+    claims: keep,
+    invalid: true,
+    issues: [issueOf(candidate, Reason.InvalidAnnotation, message)],
+  };
+}
+
+/** Guard: a source in an earlier source namespace offers the same name. */
+function claimedByEarlierSource(candidate: Candidate, claims: Claims): Issue | undefined {
+  const winner = claims.get(candidate);
+  if (winner === undefined) return undefined;
+  return issueOf(
+    candidate,
+    Reason.Conflict,
+    `${winner.namespace}/${winner.name} offers the same name and comes first in sourceNamespaces`,
+  );
+}
+
+/** Guard: the namespace's skip annotation names the mirror. */
+function skippedByNamespace(candidate: Candidate, target: Target): Issue | undefined {
+  if (!target.skip.skips(candidate.kind.module.kind, candidate.from.name)) return undefined;
+  return issueOf(candidate, Reason.Skipped, `namespace annotation ${Annotation.skip} names it`);
+}
+
+/** Guard: an object of the mirror's kind and name exists in the namespace and is not ours. */
+function unmanagedObjectPresent(candidate: Candidate, target: Target): Issue | undefined {
+  const { kind, from } = candidate;
+  const at = `${target.name}/${from.name}`;
+  if (!isUnmanaged(target, kind, at)) return undefined;
+  return issueOf(
+    candidate,
+    Reason.Conflict,
+    `${kind.module.kind}/${from.name} already exists in ${target.name} and is not managed by kube-external-sync: left alone`,
+  );
+}
+
+function isUnmanaged(target: Target, kind: DeclaredKind, at: string): boolean {
+  return (
+    groupOf(target.input.related, kind)[at] !== undefined &&
+    groupOf(target.input.attachments, kind)[at] === undefined
+  );
+}
+
+/** What a kind module is told about the mirror it shapes. */
+function mirrorContext(kind: DeclaredKind, spec: SourceSpec, target: Target): MirrorContext {
+  return {
+    namespace: target.name,
+    apiVersion: kind.apiVersion,
+    spec,
+    config: target.config,
+    declared: target.declared,
+    branch: target.branch,
+  };
+}
+
+/** The kind module shapes the mirror; it is then withheld if it would serve a source's host. */
+function mirrored(
+  candidate: Candidate,
+  spec: SourceSpec,
+  target: Target,
+  warnings: Issue[],
+): Decision {
+  const { kind, source, from } = candidate;
+  const result = kind.module.mirror(source, mirrorContext(kind, spec, target));
+  const issues = [
+    ...warnings,
+    ...result.remarks.map((r) => issueOf(candidate, r.reason, r.message)),
+  ];
+  if (result.mirror === undefined) return withheld(candidate, true, issues);
+  const collision = hostServedBySource(candidate, result.mirror, target);
+  if (collision !== undefined) return withheld(candidate, true, [...issues, collision]);
+  return {
+    mirror: { kind, object: result.mirror, from },
+    companions: result.companions ?? [],
+    candidate,
+    claims: true,
+    invalid: false,
+    issues,
+  };
+}
+
+/** Guard: the mirror would serve a host that an object in a source namespace serves. */
+function hostServedBySource(
+  candidate: Candidate,
+  mirror: KubeObject,
+  target: Target,
+): Issue | undefined {
+  const taken = routesOf(candidate.kind.module, mirror).find((r) =>
+    target.servedHosts().has(r.host),
+  );
+  if (taken === undefined) return undefined;
+  return issueOf(
+    candidate,
+    Reason.HostCollision,
+    `would serve ${taken.host}, which ${target.servedHosts().get(taken.host)} serves: not mirrored (use host-template, or another namespace name)`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 4: companions (objects a mirror needs beside it), merged by name and checked for conflicts
+// like mirrors.
+
+interface Desired {
+  kind: DeclaredKind;
+  object: KubeObject;
+  /** The source, for reports; undefined for a kept companion. */
+  from?: SourceRef | undefined;
+}
+
+function desiredOf(decision: Decision): Desired[] {
+  return decision.mirror === undefined ? [] : [decision.mirror];
+}
+
+function companionsOf(
+  decisions: readonly Decision[],
+  target: Target,
+): { desired: Desired[]; issues: Issue[] } {
+  const requested = requestedCompanions(decisions, declaredInRole(target.input.kinds, "companion"));
+  const desiredKeys = new Set(decisions.flatMap(desiredOf).map((d) => objectKey(d.object)));
+  const desired: Desired[] = [];
+  const issues: Issue[] = [];
+  for (const { object, from } of requested.values()) {
+    const kind = target.input.kinds.find(
       (k) => k.apiVersion === object.apiVersion && k.module.kind === object.kind,
     );
     if (kind === undefined || desiredKeys.has(objectKey(object))) continue;
     const at = `${object.metadata.namespace}/${object.metadata.name}`;
-    if (
-      req.related[kind.key]?.[at] !== undefined &&
-      req.attachments[kind.key]?.[at] === undefined
-    ) {
+    if (isUnmanaged(target, kind, at)) {
       issues.push({
         reason: Reason.Conflict,
-        object: `${object.kind}/${object.metadata.name}`,
-        source,
+        kind: object.kind,
+        name: object.metadata.name,
+        source: from,
         message: `${object.kind} ${at} already exists and is not managed by kube-external-sync: left alone`,
       });
       continue;
     }
     desiredKeys.add(objectKey(object));
-    desired.push({ kind, mirror: object });
+    desired.push({ kind, object });
   }
-  if (anyInvalid) {
-    for (const kind of companionKinds) {
-      for (const observed of Object.values(req.attachments[kind.key] ?? {})) {
-        const namespace = observed.metadata.namespace ?? targetNamespace;
-        const kept = kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion });
-        const same = desired.find((d) => objectKey(d.mirror) === objectKey(observed));
-        // A companion still wanted by valid mirrors keeps what the kept mirrors relied on too.
-        if (same === undefined) desired.push({ kind, mirror: kept });
-        else same.mirror = kind.module.mergeCompanions(same.mirror, kept);
-      }
+  return { desired, issues };
+}
+
+/** Companions by object key, in request order; several mirrors asking for one are merged. */
+function requestedCompanions(
+  decisions: readonly Decision[],
+  companionKinds: readonly DeclaredKind<CompanionKind>[],
+): Map<string, { object: KubeObject; from: SourceRef }> {
+  const requested = new Map<string, { object: KubeObject; from: SourceRef }>();
+  for (const { companions, candidate } of decisions) {
+    for (const companion of companions) {
+      const key = objectKey(companion);
+      const seen = requested.get(key);
+      const module = companionKinds.find((k) => k.module.kind === companion.kind)?.module;
+      if (seen === undefined) requested.set(key, { object: companion, from: candidate.from });
+      else if (module !== undefined)
+        requested.set(key, { ...seen, object: module.mergeCompanions(seen.object, companion) });
     }
   }
+  return requested;
+}
 
-  issues.push(...hostCollisions(desired));
-
-  // Counted per kind; a kind declared in two API groups (Traefik's) is counted once.
-  const mirrors: Record<string, number> = {};
-  for (const k of [...kinds].sort((a, b) => compareStrings(a.module.kind, b.module.kind))) {
-    mirrors[k.module.kind] =
-      (mirrors[k.module.kind] ?? 0) + desired.filter((d) => d.kind === k).length;
+/** `desired` plus every observed companion, merged into a wanted one of the same name. */
+function keepObservedCompanions(desired: readonly Desired[], target: Target): Desired[] {
+  const out = [...desired];
+  for (const kind of declaredInRole(target.input.kinds, "companion")) {
+    for (const observed of Object.values(groupOf(target.input.attachments, kind))) {
+      const namespace = observed.metadata.namespace ?? target.name;
+      const kept = kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion });
+      const key = objectKey(observed);
+      const same = out.findIndex((d) => objectKey(d.object) === key);
+      const wanted = out[same];
+      // A companion still wanted by valid mirrors keeps what the kept mirrors relied on too.
+      if (wanted === undefined) out.push({ kind, object: kept });
+      else out[same] = { ...wanted, object: kind.module.mergeCompanions(wanted.object, kept) };
+    }
   }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 5: the answer: status, counts, attachments in a fixed order.
+
+/** Mirrors that route the same host and path: both are kept, and reported. */
+function hostCollisions(desired: readonly Desired[]): Issue[] {
+  const byRoute = new Map<string, Desired[]>();
+  for (const owner of desired) {
+    for (const { host, path } of routesOf(owner.kind.module, owner.object)) {
+      const route = `${host}${path}`;
+      const owners = byRoute.get(route) ?? [];
+      if (!owners.includes(owner)) owners.push(owner);
+      byRoute.set(route, owners);
+    }
+  }
+  const issues: Issue[] = [];
+  for (const [route, owners] of byRoute) {
+    if (owners.length < 2) continue;
+    for (const owner of owners) {
+      const others = owners
+        .filter((o) => o !== owner)
+        .map((o) => `${o.object.kind}/${o.object.metadata.name}`)
+        .join(", ");
+      issues.push({
+        reason: Reason.HostCollision,
+        kind: owner.object.kind,
+        name: owner.object.metadata.name,
+        source: owner.from,
+        message: `${route} is also served by ${others}; set host-template on a source to tell them apart`,
+      });
+    }
+  }
+  return issues;
+}
+
+/** Desired objects per kind; a kind declared in two API groups (Traefik's) is counted once. */
+function mirrorCounts(kinds: readonly DeclaredKind[], desired: readonly Desired[]) {
+  const counts: Record<string, number> = {};
+  for (const kind of [...kinds].sort((a, b) => compareStrings(a.module.kind, b.module.kind))) {
+    const mine = desired.filter((d) => d.kind === kind).length;
+    counts[kind.module.kind] = (counts[kind.module.kind] ?? 0) + mine;
+  }
+  return counts;
+}
+
+/** `Kind namespace/name` of each invalid source, once, sorted. */
+function invalidSourceIds(decisions: readonly Decision[]): string[] {
+  const ids = decisions
+    .filter((d) => d.invalid)
+    .map(({ candidate: { kind, from } }) => `${kind.module.kind} ${from.namespace}/${from.name}`);
+  return [...new Set(ids)].sort();
+}
+
+function answer(
+  input: SyncInput,
+  desired: readonly Desired[],
+  issues: readonly Issue[],
+  invalidIds: string[],
+): SyncOutcome {
+  const mirrors = mirrorCounts(input.kinds, desired);
   const status = buildStatus(mirrors, issues);
   const attachments = desired
-    .map((d) => ({ key: objectKey(d.mirror), mirror: d.mirror }))
+    .map((d) => ({ key: objectKey(d.object), object: d.object }))
     .sort((a, b) => compareStrings(a.key, b.key))
-    .map((d) => d.mirror);
-  const invalidSourceIds = [
-    ...new Set(
-      issues
-        .filter((i) => i.reason === Reason.InvalidAnnotation && i.source)
-        .map((i) => `${i.object.split("/")[0]} ${i.source}`),
-    ),
-  ].sort();
+    .map((d) => d.object);
   return {
     response: {
       labels: {},
@@ -307,46 +551,32 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
     counts: {
       mirrors,
       conflicts: issues.filter((i) => i.reason === Reason.Conflict).length,
-      invalidSources: invalidSourceIds.length,
-      invalidSourceIds,
+      invalidSources: invalidIds.length,
+      invalidSourceIds: invalidIds,
     },
   };
 }
 
-/** Mirrors that route the same host and path: both are kept, and reported. */
-function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObject }[]): Issue[] {
-  const byRoute = new Map<string, { id: string; object: string; source: string | undefined }[]>();
-  for (const { kind, mirror } of desired) {
-    const routes = routesOf(kind.module, mirror);
-    const owner = {
-      id: objectKey(mirror),
-      object: `${mirror.kind}/${mirror.metadata.name}`,
-      source: replicatedFrom(mirror),
-    };
-    for (const r of routes) {
-      const key = `${r.host}${r.path}`;
-      const owners = byRoute.get(key) ?? [];
-      if (!owners.some((o) => o.id === owner.id)) owners.push(owner);
-      byRoute.set(key, owners);
-    }
-  }
-  const issues: Issue[] = [];
-  for (const [route, owners] of byRoute) {
-    if (owners.length < 2) continue;
-    for (const { id, object, source } of owners) {
-      const others = owners
-        .filter((o) => o.id !== id)
-        .map((o) => o.object)
-        .join(", ");
-      const message = `${route} is also served by ${others}; set host-template on a source to tell them apart`;
-      issues.push(
-        source === undefined
-          ? { reason: Reason.HostCollision, object, message }
-          : { reason: Reason.HostCollision, object, source, message },
-      );
-    }
-  }
-  return issues;
+// ---------------------------------------------------------------------------------------------
+// Shared small helpers.
+
+/** Identifies an object across kinds, groups and namespaces; also the order of the answer. */
+function objectKey(object: KubeObject): string {
+  return `${object.kind} ${object.apiVersion} ${object.metadata.namespace ?? ""}/${object.metadata.name}`;
+}
+
+/** A declared kind's group of a request map; request parsing made sure it is there. */
+function groupOf(map: SyncInput["related"], kind: DeclaredKind): ObjectsByName {
+  return map[kind.key] ?? {};
+}
+
+/** Objects of one kind in `namespace`, sorted by name. */
+function objectsIn(group: ObjectsByName, namespace: string): KubeObject[] {
+  const prefix = `${namespace}/`;
+  return Object.keys(group)
+    .filter((key) => key.startsWith(prefix))
+    .sort()
+    .map((key) => group[key] as KubeObject);
 }
 
 /**
@@ -354,30 +584,29 @@ function hostCollisions(desired: readonly { kind: DeclaredKind; mirror: KubeObje
  * each source namespace, and in the namespace itself (to see what is not ours). It depends only on
  * the namespace's name and the config, because Metacontroller caches it per namespace.
  */
-export function computeCustomize(req: CustomizeRequest, config: Config): CustomizeResponse {
-  const kinds = declaredKinds(req.attachmentRules);
-  const targetNamespace = req.namespace.metadata.name;
-  if (!isEligibleNamespace(targetNamespace, config)) return { relatedResources: [] };
-  const relatedResources: RelatedResourceRule[] = [];
+export function computeCustomize(input: CustomizeInput, config: Config): CustomizeResponse {
+  const targetName = input.namespace.metadata.name;
+  if (!isEligibleNamespace(targetName, config)) return { relatedResources: [] };
   const labelSelector = config.sourceSelector ? toLabelSelector(config.sourceSelector) : undefined;
-  for (const { module, apiVersion } of kinds) {
+  const relatedResources = input.kinds.flatMap(({ module, apiVersion }): RelatedResourceRule[] => {
+    const { resource } = module;
     if (module.role === "companion") {
       // Companions in source namespaces, by name: unmanaged objects of those names must be seen
       // (whatever their labels), and changes to other namespaces' companions must not matter here.
-      const names = module.companionNames(targetNamespace);
-      for (const namespace of config.sourceNamespaces) {
-        relatedResources.push({ apiVersion, resource: module.resource, namespace, names });
-      }
-      continue;
+      const names = module.companionNames(targetName);
+      return config.sourceNamespaces.map((namespace) => ({
+        apiVersion,
+        resource,
+        namespace,
+        names,
+      }));
     }
-    for (const namespace of config.sourceNamespaces) {
-      relatedResources.push(
-        labelSelector
-          ? { apiVersion, resource: module.resource, namespace, labelSelector }
-          : { apiVersion, resource: module.resource, namespace },
-      );
-    }
-    relatedResources.push({ apiVersion, resource: module.resource, namespace: targetNamespace });
-  }
+    const inSources = config.sourceNamespaces.map((namespace) =>
+      labelSelector
+        ? { apiVersion, resource, namespace, labelSelector }
+        : { apiVersion, resource, namespace },
+    );
+    return [...inSources, { apiVersion, resource, namespace: targetName }];
+  });
   return { relatedResources };
 }

@@ -25,3 +25,8 @@ export const fail = <T>(...errors: FieldError[]): Result<T> => ({ ok: false, err
 
 /** The field path of an annotation, as kubectl explain and the API server name it. */
 export const annotationField = (key: string): string => `metadata.annotations[${key}]`;
+
+/** A hook request that cannot be understood: answered with HTTP 400, never with a guess. */
+export class RequestError extends Error {
+  override name = "RequestError";
+}

@@ -2,10 +2,20 @@ import type { StripList } from "./annotations.ts";
 import { Annotation, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NEVER_COPIED } from "./constants.ts";
 import type { KubeObject, ObjectMeta } from "./types.ts";
 
-// Labels and annotations of a mirror (DESIGN.md sections 3.3 and 7).
+// Labels and annotations of a mirror (docs/design.md#metadata-of-every-mirror).
+
+/** Answers of neverCopied by key: the same few keys recur on every source of a cluster. */
+const neverCopiedByKey = new Map<string, boolean>();
+const NEVER_COPIED_CACHE_LIMIT = 10_000;
 
 function neverCopied(key: string): boolean {
-  return NEVER_COPIED.some((k) => (k.endsWith("/") ? key.startsWith(k) : key === k));
+  let answer = neverCopiedByKey.get(key);
+  if (answer === undefined) {
+    answer = NEVER_COPIED.some((k) => (k.endsWith("/") ? key.startsWith(k) : key === k));
+    if (neverCopiedByKey.size >= NEVER_COPIED_CACHE_LIMIT) neverCopiedByKey.clear();
+    neverCopiedByKey.set(key, answer);
+  }
+  return answer;
 }
 
 /**
@@ -23,15 +33,23 @@ export function sortedRecord<V>(map: Record<string, V>): Record<string, V> {
   return out;
 }
 
+/**
+ * The keys of `from` a mirror keeps, plus `own` (written by the hook), in sorted order so answers
+ * are byte-identical across runs; built in one pass, as every sync does this for every source.
+ */
 function copied(
   from: Record<string, string> | undefined,
   strip: StripList,
+  own: readonly [string, string],
 ): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (from === undefined || strip.all) return out;
-  for (const [key, value] of Object.entries(from)) {
-    if (!neverCopied(key) && !strip.keys.has(key)) out[key] = value;
+  const keys: string[] = [];
+  if (from !== undefined && !strip.all) {
+    for (const key in from) if (!neverCopied(key) && !strip.keys.has(key)) keys.push(key);
   }
+  if (!keys.includes(own[0])) keys.push(own[0]);
+  keys.sort();
+  const out: Record<string, string> = {};
+  for (const key of keys) out[key] = key === own[0] ? own[1] : (from?.[key] as string);
   return out;
 }
 
@@ -41,15 +59,15 @@ export function mirrorMetadata(
   target: string,
   strip: { labels: StripList; annotations: StripList },
 ): ObjectMeta {
-  const labels = copied(source.metadata.labels, strip.labels);
-  labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE;
-  const annotations = copied(source.metadata.annotations, strip.annotations);
-  annotations[Annotation.replicatedFrom] = `${source.metadata.namespace}/${source.metadata.name}`;
+  const from = `${source.metadata.namespace}/${source.metadata.name}`;
   return {
     name: source.metadata.name,
     namespace: target,
-    labels: sortedRecord(labels),
-    annotations: sortedRecord(annotations),
+    labels: copied(source.metadata.labels, strip.labels, [MANAGED_BY_LABEL, MANAGED_BY_VALUE]),
+    annotations: copied(source.metadata.annotations, strip.annotations, [
+      Annotation.replicatedFrom,
+      from,
+    ]),
   };
 }
 

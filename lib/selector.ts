@@ -31,34 +31,36 @@ export const MAX_SELECTOR_LENGTH = 4096;
 const NAME_PART = /^[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 
-type Token =
-  | { t: "id"; v: string; at: number }
-  | { t: "op"; v: "=" | "!=" | "!" | "(" | ")" | ","; at: number };
+type OperatorToken = "=" | "!=" | "!" | "(" | ")" | ",";
+type Token = { t: "id"; v: string; at: number } | { t: "op"; v: OperatorToken; at: number };
+
+const WHITESPACE = " \t\n\r";
+const TOKEN_END = " \t\n\r,()!=";
+
+/** The operator at `i` and its length in the input, or undefined when none starts there. */
+function operatorAt(input: string, i: number): { v: OperatorToken; length: number } | undefined {
+  const c = input.charAt(i);
+  const next = input.charAt(i + 1);
+  if (c === "," || c === "(" || c === ")") return { v: c, length: 1 };
+  if (c === "!") return next === "=" ? { v: "!=", length: 2 } : { v: "!", length: 1 };
+  // `==` is a synonym of `=`.
+  if (c === "=") return { v: "=", length: next === "=" ? 2 : 1 };
+  return undefined;
+}
 
 function tokenize(input: string): Token[] | string {
   const tokens: Token[] = [];
   let i = 0;
   while (i < input.length) {
-    const c = input.charAt(i);
-    if (c === " " || c === "\t" || c === "\n" || c === "\r") {
+    const operator = operatorAt(input, i);
+    if (WHITESPACE.includes(input.charAt(i))) {
       i++;
-    } else if (c === "," || c === "(" || c === ")") {
-      tokens.push({ t: "op", v: c, at: i });
-      i++;
-    } else if (c === "!") {
-      if (input.charAt(i + 1) === "=") {
-        tokens.push({ t: "op", v: "!=", at: i });
-        i += 2;
-      } else {
-        tokens.push({ t: "op", v: "!", at: i });
-        i++;
-      }
-    } else if (c === "=") {
-      tokens.push({ t: "op", v: "=", at: i });
-      i += input.charAt(i + 1) === "=" ? 2 : 1;
+    } else if (operator !== undefined) {
+      tokens.push({ t: "op", v: operator.v, at: i });
+      i += operator.length;
     } else {
       const start = i;
-      while (i < input.length && !" \t\n\r,()!=".includes(input.charAt(i))) i++;
+      while (i < input.length && !TOKEN_END.includes(input.charAt(i))) i++;
       const v = input.slice(start, i);
       if (v.includes("<") || v.includes(">"))
         return `"${clip(v, 40)}": operators < and > are not label selector syntax`;
@@ -89,6 +91,115 @@ function checkValue(value: string, mode: SelectorMode): string | undefined {
   return undefined;
 }
 
+/** Why a selector is rejected; thrown inside the parser only. */
+class SelectorProblem {
+  readonly detail: string;
+  constructor(detail: string) {
+    this.detail = detail;
+  }
+}
+
+/** A single pass over the tokens: `requirement (, requirement)*`. */
+class SelectorParser {
+  private i = 0;
+  private readonly tokens: readonly Token[];
+  private readonly mode: SelectorMode;
+  constructor(tokens: readonly Token[], mode: SelectorMode) {
+    this.tokens = tokens;
+    this.mode = mode;
+  }
+
+  requirements(): Requirement[] {
+    const requirements = [this.requirement()];
+    while (this.peek() !== undefined) {
+      this.expectOperator(",", "','");
+      requirements.push(this.requirement());
+    }
+    return requirements;
+  }
+
+  private peek(): Token | undefined {
+    return this.tokens[this.i];
+  }
+
+  private isOperator(token: Token | undefined, ...operators: OperatorToken[]): boolean {
+    return token?.t === "op" && operators.includes(token.v);
+  }
+
+  private expected(what: string): SelectorProblem {
+    const token = this.peek();
+    return new SelectorProblem(
+      token === undefined
+        ? `expected ${what} at the end`
+        : `expected ${what} at position ${token.at}, found "${clip(token.v, 40)}"`,
+    );
+  }
+
+  private expectOperator(operator: OperatorToken, what: string): void {
+    if (!this.isOperator(this.peek(), operator)) throw this.expected(what);
+    this.i++;
+  }
+
+  private identifier(what: string): string {
+    const token = this.peek();
+    if (token === undefined || token.t !== "id") throw this.expected(what);
+    this.i++;
+    return token.v;
+  }
+
+  private value(value: string): string {
+    const problem = checkValue(value, this.mode);
+    if (problem !== undefined) throw new SelectorProblem(problem);
+    return value;
+  }
+
+  /** `!key`, `key`, `key = v`, `key != v`, `key in (...)` or `key notin (...)`. */
+  private requirement(): Requirement {
+    if (this.peek() === undefined) throw this.expected("a requirement");
+    const negated = this.isOperator(this.peek(), "!");
+    if (negated) this.i++;
+    const key = this.identifier("a key");
+    const keyProblem = checkKey(key);
+    if (keyProblem !== undefined) throw new SelectorProblem(keyProblem);
+    const next = this.peek();
+    if (negated || next === undefined || this.isOperator(next, ","))
+      return { key, operator: negated ? "DoesNotExist" : "Exists", values: [] };
+    if (this.isOperator(next, "=", "!="))
+      return this.equality(key, next.v === "=" ? "In" : "NotIn");
+    if (next.t === "id" && (next.v === "in" || next.v === "notin"))
+      return this.setOf(key, next.v === "in" ? "In" : "NotIn");
+    throw this.expected("'=', '!=', 'in', 'notin' or ','");
+  }
+
+  /** After the key: `= v` or `!= v`; the value may be empty (`k=`). */
+  private equality(key: string, operator: Operator): Requirement {
+    this.i++;
+    const token = this.peek();
+    let value = "";
+    if (token?.t === "id") {
+      value = token.v;
+      this.i++;
+    } else if (token !== undefined && !this.isOperator(token, ",")) {
+      throw this.expected("a value");
+    }
+    return { key, operator, values: [this.value(value)] };
+  }
+
+  /** After the key: `in (a, b)` or `notin (a, b)`; values deduplicated and sorted. */
+  private setOf(key: string, operator: Operator): Requirement {
+    this.i++;
+    this.expectOperator("(", "'('");
+    const values = [this.value(this.identifier("a value"))];
+    while (!this.isOperator(this.peek(), ")")) {
+      if (!this.isOperator(this.peek(), ",")) throw this.expected("',' or ')'");
+      this.i++;
+      values.push(this.value(this.identifier("a value")));
+    }
+    this.i++;
+    return { key, operator, values: [...new Set(values)].sort() };
+  }
+}
+
 /** Parses the selector in `value`; `field` names it in errors. An empty selector is an error. */
 export function parseSelector(value: string, field: string, mode: SelectorMode): Result<Selector> {
   const bad = (detail: string) => fail<Selector>(fieldError(field, value, detail));
@@ -99,87 +210,12 @@ export function parseSelector(value: string, field: string, mode: SelectorMode):
   }
   const tokens = tokenize(value);
   if (typeof tokens === "string") return bad(tokens);
-
-  const requirements: Requirement[] = [];
-  let i = 0;
-  const peek = () => tokens[i];
-  const expected = (what: string) => {
-    const t = peek();
-    return bad(
-      t === undefined
-        ? `expected ${what} at the end`
-        : `expected ${what} at position ${t.at}, found "${clip(t.v, 40)}"`,
-    );
-  };
-
-  for (;;) {
-    let t = peek();
-    if (t === undefined) return expected("a requirement");
-    let negated = false;
-    if (t.t === "op" && t.v === "!") {
-      negated = true;
-      i++;
-      t = peek();
-    }
-    if (t === undefined || t.t !== "id") return expected("a key");
-    const key = t.v;
-    const keyProblem = checkKey(key);
-    if (keyProblem) return bad(keyProblem);
-    i++;
-    const next = peek();
-    if (negated || next === undefined || (next.t === "op" && next.v === ",")) {
-      requirements.push({ key, operator: negated ? "DoesNotExist" : "Exists", values: [] });
-    } else if (next.t === "op" && (next.v === "=" || next.v === "!=")) {
-      i++;
-      const v = peek();
-      let val = "";
-      if (v !== undefined && v.t === "id") {
-        val = v.v;
-        i++;
-      } else if (v !== undefined && !(v.t === "op" && v.v === ",")) {
-        return expected("a value");
-      }
-      const valueProblem = checkValue(val, mode);
-      if (valueProblem) return bad(valueProblem);
-      requirements.push({ key, operator: next.v === "=" ? "In" : "NotIn", values: [val] });
-    } else if (next.t === "id" && (next.v === "in" || next.v === "notin")) {
-      i++;
-      const open = peek();
-      if (open === undefined || open.t !== "op" || open.v !== "(") return expected("'('");
-      i++;
-      const values: string[] = [];
-      for (;;) {
-        const v = peek();
-        if (v === undefined || v.t !== "id") return expected("a value");
-        const valueProblem = checkValue(v.v, mode);
-        if (valueProblem) return bad(valueProblem);
-        values.push(v.v);
-        i++;
-        const sep = peek();
-        if (sep?.t === "op" && sep.v === ",") {
-          i++;
-          continue;
-        }
-        if (sep?.t === "op" && sep.v === ")") {
-          i++;
-          break;
-        }
-        return expected("',' or ')'");
-      }
-      requirements.push({
-        key,
-        operator: next.v === "in" ? "In" : "NotIn",
-        values: [...new Set(values)].sort(),
-      });
-    } else {
-      return expected("'=', '!=', 'in', 'notin' or ','");
-    }
-    const sep = peek();
-    if (sep === undefined) break;
-    if (sep.t !== "op" || sep.v !== ",") return expected("','");
-    i++;
+  try {
+    return ok(selectorOf(new SelectorParser(tokens, mode).requirements()));
+  } catch (e) {
+    if (e instanceof SelectorProblem) return bad(e.detail);
+    throw e;
   }
-  return ok(selectorOf(requirements));
 }
 
 function selectorOf(requirements: Requirement[]): Selector {

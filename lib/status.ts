@@ -3,17 +3,27 @@ import { clip } from "./dns.ts";
 import { compareStrings } from "./metadata.ts";
 import type { Issue } from "./types.ts";
 
+/** One line of the status as written: fields in this order. */
+export interface StatusEntry {
+  reason: Issue["reason"];
+  /** `Kind/name` of the mirror concerned, or `Namespace/<name>`. */
+  object: string;
+  /** `namespace/name` of the source, when there is one. */
+  source?: string;
+  message: string;
+}
+
 // The `kube-external-sync.io/status` annotation on a namespace: compact, deterministic JSON that
 // changes only when the outcome changes (no timestamps), capped in size.
 
 export interface NamespaceStatus {
   mirrors: Record<string, number>;
-  skipped: Issue[];
-  invalid: Issue[];
+  skipped: StatusEntry[];
+  invalid: StatusEntry[];
   omitted: number;
 }
 
-function compareIssues(a: Issue, b: Issue): number {
+function compareEntries(a: StatusEntry, b: StatusEntry): number {
   return (
     compareStrings(a.object, b.object) ||
     compareStrings(a.source ?? "", b.source ?? "") ||
@@ -22,28 +32,33 @@ function compareIssues(a: Issue, b: Issue): number {
   );
 }
 
-/** Sorted, deduplicated issues with messages cut to one short line and fields in a fixed order. */
-export function normaliseIssues(issues: readonly Issue[]): Issue[] {
+/** An issue as a status line: the message cut to one short line, fields in a fixed order. */
+function statusEntry(issue: Issue): StatusEntry {
+  const object = `${issue.kind}/${issue.name}`;
+  const message = clip(issue.message, STATUS_MESSAGE_LIMIT);
+  return issue.source === undefined
+    ? { reason: issue.reason, object, message }
+    : {
+        reason: issue.reason,
+        object,
+        source: `${issue.source.namespace}/${issue.source.name}`,
+        message,
+      };
+}
+
+/** Sorted, deduplicated status lines. */
+export function normaliseIssues(issues: readonly Issue[]): StatusEntry[] {
   const seen = new Set<string>();
-  const out: Issue[] = [];
-  for (const i of issues) {
-    // Fields in a fixed order: reason, object, source, message.
-    const issue: Issue =
-      i.source === undefined
-        ? { reason: i.reason, object: i.object, message: clip(i.message, STATUS_MESSAGE_LIMIT) }
-        : {
-            reason: i.reason,
-            object: i.object,
-            source: i.source,
-            message: clip(i.message, STATUS_MESSAGE_LIMIT),
-          };
-    const key = JSON.stringify(issue);
+  const out: StatusEntry[] = [];
+  for (const issue of issues) {
+    const entry = statusEntry(issue);
+    const key = JSON.stringify(entry);
     if (!seen.has(key)) {
       seen.add(key);
-      out.push(issue);
+      out.push(entry);
     }
   }
-  return out.sort(compareIssues);
+  return out.sort(compareEntries);
 }
 
 export function buildStatus(

@@ -2,7 +2,7 @@ import type { SourceSpec } from "./annotations.ts";
 import type { Config } from "./config.ts";
 import type { KubeObject } from "./types.ts";
 
-// Which namespaces a source targets (DESIGN.md section 4).
+// Which namespaces a source targets (docs/design.md#targeting).
 
 /** Rule 1: source namespaces, excluded namespaces and the hook's own never receive mirrors. */
 export function isEligibleNamespace(name: string, config: Config): boolean {

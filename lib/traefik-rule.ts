@@ -40,6 +40,11 @@ export interface WorkMeter {
   steps: number;
 }
 
+/** Adds `steps` to the meter, when there is one. */
+function count(meter: WorkMeter | undefined, steps = 1): void {
+  if (meter !== undefined) meter.steps += steps;
+}
+
 export interface Span {
   /** Offset of the first character. */
   start: number;
@@ -106,118 +111,169 @@ function describe(c: string): string {
   return code < 0x20 || code === 0x7f ? `U+${code.toString(16).padStart(4, "0")}` : `"${c}"`;
 }
 
-function tokenize(src: string, meter: WorkMeter | undefined): Token[] {
-  const tokens: Token[] = [];
-  const fail = (at: number, what: string): never => {
-    throw new RuleSyntaxError(`syntax error at character ${at + 1}: ${what}`);
-  };
-  let i = 0;
-  // Every character is scanned once (`i` only moves forward) and each token costs one more step.
-  const scanned = (from: number) => {
-    if (meter !== undefined) meter.steps += i - from + 1;
-  };
-  while (true) {
-    const tokenFrom = i;
-    // Whitespace as Go's scanner has it. A line break after an identifier, a string or ")" ends
-    // the expression for Go (an inserted semicolon): Traefik rejects anything after it.
-    let newlineAt = -1;
-    while (i < src.length) {
-      const c = src[i];
-      if (c === "\n" && newlineAt < 0) newlineAt = i;
-      if (c !== " " && c !== "\t" && c !== "\n" && c !== "\r") break;
-      i++;
+function syntaxError(at: number, what: string): never {
+  throw new RuleSyntaxError(`syntax error at character ${at + 1}: ${what}`);
+}
+
+/** Digits an escape `\x`, `\u` or `\U` takes. */
+const HEX_ESCAPE_DIGITS: Record<string, number> = { x: 2, u: 4, U: 8 };
+
+/** One pass over the rule, left to right; every method consumes what it reads. */
+class Scanner {
+  private i = 0;
+  private readonly tokens: Token[] = [];
+  private readonly src: string;
+  private readonly meter: WorkMeter | undefined;
+  constructor(src: string, meter: WorkMeter | undefined) {
+    this.src = src;
+    this.meter = meter;
+  }
+
+  scan(): Token[] {
+    while (true) {
+      const from = this.i;
+      this.skipWhitespace();
+      if (this.i >= this.src.length) {
+        this.tokens.push({ t: "eof", start: this.i, end: this.i });
+        this.scanned(from);
+        return this.tokens;
+      }
+      this.tokens.push(this.token());
+      this.scanned(from);
     }
-    const prev = tokens[tokens.length - 1];
-    if (
-      newlineAt >= 0 &&
-      i < src.length &&
-      prev !== undefined &&
-      (prev.t === "ident" || prev.t === "string" || prev.t === ")")
-    ) {
-      fail(
+  }
+
+  /** Every character is scanned once (the cursor only moves forward); each token costs one more step. */
+  private scanned(from: number): void {
+    count(this.meter, this.i - from + 1);
+  }
+
+  /**
+   * Whitespace as Go's scanner has it. A line break after an identifier, a string or ")" ends the
+   * expression for Go (an inserted semicolon): Traefik rejects anything after it.
+   */
+  private skipWhitespace(): void {
+    const { src } = this;
+    let newlineAt = -1;
+    while (this.i < src.length && " \t\n\r".includes(src[this.i] as string)) {
+      if (src[this.i] === "\n" && newlineAt < 0) newlineAt = this.i;
+      this.i++;
+    }
+    const prev = this.tokens[this.tokens.length - 1];
+    const endsExpression = prev?.t === "ident" || prev?.t === "string" || prev?.t === ")";
+    if (newlineAt >= 0 && this.i < src.length && endsExpression) {
+      syntaxError(
         newlineAt,
         "a line break after a matcher, a string or ')' ends the rule for Traefik; break lines after && or || instead",
       );
     }
-    if (i >= src.length) {
-      scanned(tokenFrom);
-      tokens.push({ t: "eof", start: i, end: i });
-      return tokens;
-    }
-    const start = i;
-    const c = src.charCodeAt(i);
-    const ch = src[i] as string;
-    if (isIdentStart(c)) {
-      while (i < src.length && (isIdentStart(src.charCodeAt(i)) || isDigit(src.charCodeAt(i)))) i++;
-      tokens.push({ t: "ident", name: src.slice(start, i), start, end: i });
-    } else if (ch === "`") {
-      const close = src.indexOf("`", i + 1);
-      if (close < 0) fail(start, "unterminated string (no closing `)");
-      i = close + 1;
-      // Go drops carriage returns from raw strings.
-      const value = src.slice(start + 1, close).replaceAll("\r", "");
-      tokens.push({ t: "string", arg: { value, quote: "`", start, end: i }, start, end: i });
-    } else if (ch === '"') {
-      i++;
-      let value = "";
-      while (true) {
-        if (i >= src.length) fail(start, 'unterminated string (no closing ")');
-        const d = src[i] as string;
-        if (d === '"') break;
-        if (d === "\n") fail(i, "line break inside a double-quoted string");
-        if (d !== "\\") {
-          value += d;
-          i++;
-          continue;
-        }
-        const e = src[i + 1] ?? "";
-        const simple = SIMPLE_ESCAPES[e];
-        if (simple !== undefined) {
-          value += simple;
-          i += 2;
-        } else if (e === "x" || e === "u" || e === "U") {
-          const n = e === "x" ? 2 : e === "u" ? 4 : 8;
-          const hex = src.slice(i + 2, i + 2 + n);
-          if (hex.length !== n || ![...hex].every((h) => isHex(h.charCodeAt(0))))
-            fail(i, `escape \\${e} needs ${n} hexadecimal digits`);
-          const code = Number.parseInt(hex, 16);
-          if (e === "x") {
-            // A byte: as in Go, values above 0x7f are raw bytes, not valid UTF-8 on their own.
-            value += String.fromCharCode(code);
-          } else {
-            if (code > 0x10ffff || (code >= 0xd800 && code < 0xe000))
-              fail(i, `escape \\${e}${hex} is not a valid Unicode code point`);
-            value += String.fromCodePoint(code);
-          }
-          i += 2 + n;
-        } else if (e >= "0" && e <= "7") {
-          const oct = src.slice(i + 1, i + 4);
-          if (!/^[0-7]{3}$/.test(oct)) fail(i, "octal escape needs 3 octal digits");
-          const code = Number.parseInt(oct, 8);
-          if (code > 255) fail(i, `octal escape \\${oct} is above \\377`);
-          value += String.fromCharCode(code);
-          i += 4;
-        } else {
-          fail(i, `unknown escape sequence \\${e === "" ? "" : describe(e)}`);
-        }
-      }
-      i++;
-      tokens.push({ t: "string", arg: { value, quote: '"', start, end: i }, start, end: i });
-    } else if (ch === "(" || ch === ")" || ch === ",") {
-      i++;
-      tokens.push({ t: ch, start, end: i });
-    } else if ((ch === "&" || ch === "|") && src[i + 1] === ch) {
-      i += 2;
-      tokens.push({ t: ch === "&" ? "&&" : "||", start, end: i });
-    } else if (ch === "!" && src[i + 1] !== "=") {
-      i++;
-      tokens.push({ t: "!", start, end: i });
-    } else {
-      const found = String.fromCodePoint(src.codePointAt(i) ?? 0);
-      fail(start, `unexpected ${describe(found)}`);
-    }
-    scanned(tokenFrom);
   }
+
+  private token(): Token {
+    const { src } = this;
+    const start = this.i;
+    const ch = src[start] as string;
+    if (isIdentStart(src.charCodeAt(start))) return this.identifier();
+    if (ch === "`") return this.rawString();
+    if (ch === '"') return this.quotedString();
+    if (ch === "(" || ch === ")" || ch === ",") {
+      this.i++;
+      return { t: ch, start, end: this.i };
+    }
+    if ((ch === "&" || ch === "|") && src[start + 1] === ch) {
+      this.i += 2;
+      return { t: ch === "&" ? "&&" : "||", start, end: this.i };
+    }
+    if (ch === "!" && src[start + 1] !== "=") {
+      this.i++;
+      return { t: "!", start, end: this.i };
+    }
+    return syntaxError(
+      start,
+      `unexpected ${describe(String.fromCodePoint(src.codePointAt(start) ?? 0))}`,
+    );
+  }
+
+  private identifier(): Token {
+    const { src } = this;
+    const start = this.i;
+    const isIdentPart = (c: number) => isIdentStart(c) || isDigit(c);
+    while (this.i < src.length && isIdentPart(src.charCodeAt(this.i))) this.i++;
+    return { t: "ident", name: src.slice(start, this.i), start, end: this.i };
+  }
+
+  private rawString(): Token {
+    const start = this.i;
+    const close = this.src.indexOf("`", start + 1);
+    if (close < 0) syntaxError(start, "unterminated string (no closing `)");
+    this.i = close + 1;
+    // Go drops carriage returns from raw strings.
+    const value = this.src.slice(start + 1, close).replaceAll("\r", "");
+    return { t: "string", arg: { value, quote: "`", start, end: this.i }, start, end: this.i };
+  }
+
+  private quotedString(): Token {
+    const { src } = this;
+    const start = this.i;
+    this.i++;
+    let value = "";
+    while (src[this.i] !== '"') {
+      if (this.i >= src.length) syntaxError(start, 'unterminated string (no closing ")');
+      const ch = src[this.i] as string;
+      if (ch === "\n") syntaxError(this.i, "line break inside a double-quoted string");
+      if (ch === "\\") {
+        value += this.escape();
+      } else {
+        value += ch;
+        this.i++;
+      }
+    }
+    this.i++;
+    return { t: "string", arg: { value, quote: '"', start, end: this.i }, start, end: this.i };
+  }
+
+  /** The escape sequence at the backslash under the cursor, decoded as Go does. */
+  private escape(): string {
+    const at = this.i;
+    const e = this.src[at + 1] ?? "";
+    const simple = SIMPLE_ESCAPES[e];
+    if (simple !== undefined) {
+      this.i += 2;
+      return simple;
+    }
+    const digits = HEX_ESCAPE_DIGITS[e];
+    if (digits !== undefined) return this.hexEscape(e, digits);
+    if (e >= "0" && e <= "7") return this.octalEscape();
+    return syntaxError(at, `unknown escape sequence \\${e === "" ? "" : describe(e)}`);
+  }
+
+  private hexEscape(e: string, n: number): string {
+    const at = this.i;
+    const hex = this.src.slice(at + 2, at + 2 + n);
+    if (hex.length !== n || ![...hex].every((h) => isHex(h.charCodeAt(0))))
+      syntaxError(at, `escape \\${e} needs ${n} hexadecimal digits`);
+    const code = Number.parseInt(hex, 16);
+    this.i += 2 + n;
+    // A byte: as in Go, values above 0x7f are raw bytes, not valid UTF-8 on their own.
+    if (e === "x") return String.fromCharCode(code);
+    if (code > 0x10ffff || (code >= 0xd800 && code < 0xe000))
+      syntaxError(at, `escape \\${e}${hex} is not a valid Unicode code point`);
+    return String.fromCodePoint(code);
+  }
+
+  private octalEscape(): string {
+    const at = this.i;
+    const oct = this.src.slice(at + 1, at + 4);
+    if (!/^[0-7]{3}$/.test(oct)) syntaxError(at, "octal escape needs 3 octal digits");
+    const code = Number.parseInt(oct, 8);
+    if (code > 255) syntaxError(at, `octal escape \\${oct} is above \\377`);
+    this.i += 4;
+    return String.fromCharCode(code);
+  }
+}
+
+function tokenize(src: string, meter: WorkMeter | undefined): Token[] {
+  return new Scanner(src, meter).scan();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +305,7 @@ class Parser {
 
   /** The only access to the tokens: counted, so a parser that backtracks shows in the meter. */
   private peek(): Token {
-    if (this.meter !== undefined) this.meter.steps++;
+    count(this.meter);
     return this.tokens[this.pos] as Token;
   }
   private next(): Token {
@@ -298,41 +354,46 @@ class Parser {
 
   private parseUnary(): RuleNode {
     const tok = this.peek();
-    if (tok.t === "!") {
-      this.next();
-      this.enter(tok);
-      const operand = this.parseUnary();
-      this.depth--;
-      return { type: "not", operand, start: tok.start, end: operand.end };
-    }
-    if (tok.t === "(") {
-      this.next();
-      this.enter(tok);
-      const inner = this.parseBinary("||");
-      this.depth--;
-      const close = this.next();
-      if (close.t !== ")") this.fail(close, "&&, || or )");
-      return { type: "group", inner, start: tok.start, end: close.end };
-    }
-    if (tok.t === "ident") {
-      this.next();
-      const open = this.next();
-      if (open.t !== "(") this.fail(open, `( after the matcher name ${clip(tok.name, 30)}`);
-      const args: StringArg[] = [];
-      while (true) {
-        const arg = this.next();
-        if (arg.t === ")")
-          return { type: "matcher", name: tok.name, args, start: tok.start, end: arg.end };
-        if (arg.t !== "string")
-          this.fail(arg, `a string argument or ) in ${clip(tok.name, 30)}(...)`);
-        args.push(arg.arg);
-        const sep = this.next();
-        if (sep.t === ")")
-          return { type: "matcher", name: tok.name, args, start: tok.start, end: sep.end };
-        if (sep.t !== ",") this.fail(sep, `, or ) in ${clip(tok.name, 30)}(...)`);
-      }
-    }
+    if (tok.t === "!") return this.parseNot(tok);
+    if (tok.t === "(") return this.parseGroup(tok);
+    if (tok.t === "ident") return this.parseMatcher(tok);
     return this.fail(tok, "a matcher such as Host(`example.com`), ( or !");
+  }
+
+  private parseNot(tok: Token): RuleNode {
+    this.next();
+    this.enter(tok);
+    const operand = this.parseUnary();
+    this.depth--;
+    return { type: "not", operand, start: tok.start, end: operand.end };
+  }
+
+  private parseGroup(tok: Token): RuleNode {
+    this.next();
+    this.enter(tok);
+    const inner = this.parseBinary("||");
+    this.depth--;
+    const close = this.next();
+    if (close.t !== ")") this.fail(close, "&&, || or )");
+    return { type: "group", inner, start: tok.start, end: close.end };
+  }
+
+  /** `Name(` then string arguments separated by commas (a trailing one allowed), then `)`. */
+  private parseMatcher(tok: Token & { t: "ident" }): RuleNode {
+    this.next();
+    const name = clip(tok.name, 30);
+    const open = this.next();
+    if (open.t !== "(") this.fail(open, `( after the matcher name ${name}`);
+    const args: StringArg[] = [];
+    let close = this.next();
+    while (close.t !== ")") {
+      if (close.t !== "string") this.fail(close, `a string argument or ) in ${name}(...)`);
+      args.push(close.arg);
+      const sep = this.next();
+      if (sep.t !== "," && sep.t !== ")") this.fail(sep, `, or ) in ${name}(...)`);
+      close = sep.t === ")" ? sep : this.next();
+    }
+    return { type: "matcher", name: tok.name, args, start: tok.start, end: close.end };
   }
 }
 
@@ -368,7 +429,7 @@ export function constrained(
   dialect: RuleDialect = HTTP_RULES,
   meter?: WorkMeter,
 ): boolean {
-  if (meter !== undefined) meter.steps++;
+  count(meter);
   switch (node.type) {
     case "matcher":
       return isHostMatcher(node.name, dialect) && node.args.length > 0;
@@ -400,7 +461,7 @@ function collect(
   let refused: (Span & { name: string }) | undefined;
   let empty: string | undefined;
   const walk = (n: RuleNode, negated: boolean): void => {
-    if (meter !== undefined) meter.steps++;
+    count(meter);
     switch (n.type) {
       case "matcher":
         if (isHostMatcher(n.name, dialect)) {
@@ -472,7 +533,7 @@ export function rewriteRuleHosts(
   const hosts = new Set<string>();
   for (const { matcher, arg, negated } of uses) {
     // Each host is read, mapped and spliced once: its length in steps.
-    if (meter !== undefined) meter.steps += arg.end - arg.start;
+    count(meter, arg.end - arg.start);
     const source = arg.value.toLowerCase();
     if (dialect.catchAll !== undefined && source === dialect.catchAll) {
       return {

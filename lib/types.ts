@@ -28,25 +28,11 @@ export interface AttachmentRule {
   [field: string]: unknown;
 }
 
-/** A sync request, after normalising hook versions v1 (`object`) and v2 (`parent`). */
-export interface SyncRequest {
-  controllerName: string;
-  attachmentRules: AttachmentRule[];
-  namespace: KubeObject;
-  attachments: ObjectMap;
-  related: ObjectMap;
-}
-
 export interface SyncResponse {
   labels: Record<string, string | null>;
   annotations: Record<string, string | null>;
   attachments: KubeObject[];
   resyncAfterSeconds: number;
-}
-
-export interface CustomizeRequest {
-  attachmentRules: AttachmentRule[];
-  namespace: KubeObject;
 }
 
 export interface RelatedResourceRule {
@@ -61,12 +47,20 @@ export interface CustomizeResponse {
   relatedResources: RelatedResourceRule[];
 }
 
-/** One line of the namespace status: what was not mirrored or is questionable, and why. */
+/** Where a mirror comes from: a source object in a source namespace. */
+export interface SourceRef {
+  namespace: string;
+  name: string;
+}
+
+/** What was not mirrored or is questionable, and why: a line of the namespace status to be. */
 export interface Issue {
   reason: Reason;
-  /** `Kind/name` of the mirror concerned, or `Namespace/<name>`. */
-  object: string;
-  /** `namespace/name` of the source, when there is one. */
-  source?: string;
+  /** Kind of the mirror concerned, or `Namespace` for the target namespace's own annotation. */
+  kind: string;
+  /** Name of the mirror concerned, or of the target namespace. */
+  name: string;
+  /** The source, when there is one. */
+  source?: SourceRef | undefined;
   message: string;
 }

@@ -8,7 +8,9 @@ import { test } from "node:test";
 import { type Config, parseConfig } from "../lib/config.ts";
 import { computeSync, type SyncOutcome } from "../lib/engine.ts";
 import { parseSyncRequest } from "../lib/request.ts";
-import type { Issue, KubeObject } from "../lib/types.ts";
+import type { StatusEntry } from "../lib/status.ts";
+import type { KubeObject } from "../lib/types.ts";
+import { ingress, namespace, service, syncRequest } from "./support/builders.ts";
 
 const P = "kube-external-sync.io/";
 const field = (key: string) => `metadata.annotations[${P}${key}]`;
@@ -18,11 +20,6 @@ const TEN_KB = 10 * 1024;
 const TIME_LIMIT_MS = 2000;
 
 type Kind = "Service" | "Ingress";
-const KEY: Record<Kind, string> = {
-  Service: "Service.v1",
-  Ingress: "Ingress.networking.k8s.io/v1",
-};
-const API_VERSION: Record<Kind, string> = { Service: "v1", Ingress: "networking.k8s.io/v1" };
 
 interface SourceDef {
   kind?: Kind;
@@ -39,109 +36,30 @@ interface RequestDef {
 }
 
 function sourceObject(s: SourceDef): KubeObject {
-  const kind = s.kind ?? "Service";
-  const namespace = s.namespace ?? "develop";
-  const spec =
-    kind === "Service"
-      ? {
-          type: "ClusterIP",
-          selector: { app: s.name },
-          ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080 }],
-          clusterIP: "10.96.0.10",
-          sessionAffinity: "None",
-        }
-      : {
-          ingressClassName: "traefik",
-          rules: [
-            {
-              host: "develop.example.com",
-              http: {
-                paths: [
-                  {
-                    path: "/",
-                    pathType: "Prefix",
-                    backend: { service: { name: "web", port: { number: 80 } } },
-                  },
-                ],
-              },
-            },
-          ],
-        };
-  return {
-    apiVersion: API_VERSION[kind],
-    kind,
-    metadata: {
-      name: s.name,
-      namespace,
-      uid: `uid-${namespace}-${s.name}`,
-      resourceVersion: "2002",
-      labels: { "app.kubernetes.io/name": s.name },
-      annotations: s.annotations,
-    },
-    spec,
-    status: { loadBalancer: {} },
-  };
+  const build = (s.kind ?? "Service") === "Service" ? service : ingress;
+  return build(s.name, { namespace: s.namespace ?? "develop", annotations: s.annotations });
 }
 
 /** A sync request in Metacontroller's exact shape (examples/sync-request.json). */
 function rawRequest(def: RequestDef): unknown {
-  const related: Record<string, Record<string, KubeObject>> = {
-    [KEY.Service]: {},
-    [KEY.Ingress]: {},
-  };
-  for (const s of def.sources) {
-    const o = sourceObject(s);
-    const map = related[KEY[s.kind ?? "Service"]] ?? {};
-    map[`${o.metadata.namespace}/${s.name}`] = o;
-  }
-  const name = def.namespace ?? "feature-a";
-  return {
-    controller: {
-      apiVersion: "metacontroller.k8s.io/v1alpha1",
-      kind: "DecoratorController",
-      metadata: { name: "kube-external-sync", uid: "c-uid", resourceVersion: "1", generation: 1 },
-      spec: {
-        resources: [{ apiVersion: "v1", resource: "namespaces" }],
-        attachments: [
-          { apiVersion: "v1", resource: "services", updateStrategy: { method: "InPlace" } },
-          {
-            apiVersion: "networking.k8s.io/v1",
-            resource: "ingresses",
-            updateStrategy: { method: "InPlace" },
-          },
-        ],
-        hooks: {
-          sync: { version: "v1", webhook: { url: "http://kube-external-sync/sync" } },
-          customize: { version: "v1", webhook: { url: "http://kube-external-sync/customize" } },
-        },
-      },
-    },
-    object: {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: {
-        name,
-        uid: "ns-uid",
-        resourceVersion: "3006",
-        labels: { "kubernetes.io/metadata.name": name, ...(def.nsLabels ?? {}) },
-        ...(def.nsAnnotations ? { annotations: def.nsAnnotations } : {}),
-      },
-      spec: { finalizers: ["kubernetes"] },
-      status: { phase: "Active" },
-    },
-    attachments: { [KEY.Service]: {}, [KEY.Ingress]: {} },
-    related,
-    finalizing: false,
-  };
+  const parent = namespace(def.namespace ?? "feature-a", {
+    labels: def.nsLabels ?? {},
+    ...(def.nsAnnotations ? { annotations: def.nsAnnotations } : {}),
+  });
+  return syncRequest({ namespace: parent, related: def.sources.map(sourceObject) });
 }
 
 const defaultConfig = parseConfig({ defaultTopLevelDomain: "*.example.com" });
 
 function run(def: RequestDef, config: Config = defaultConfig): SyncOutcome {
-  return computeSync(parseSyncRequest(rawRequest(def)), config);
+  return computeSync(parseSyncRequest(rawRequest(def), config), config);
 }
 
-function statusOf(out: SyncOutcome): { invalid: Issue[]; skipped: Issue[]; omitted: number } {
+function statusOf(out: SyncOutcome): {
+  invalid: StatusEntry[];
+  skipped: StatusEntry[];
+  omitted: number;
+} {
   const text = out.response.annotations[STATUS];
   assert.equal(typeof text, "string", "no status annotation");
   return JSON.parse(text as string);
@@ -487,7 +405,7 @@ test("200 sources with distinct catastrophic patterns, each way: well under a se
   for (const ns of [A63, A62B]) {
     const raw = rawRequest({ namespace: ns, sources });
     const out = timed(`200 sources, ${ns}`, () =>
-      computeSync(parseSyncRequest(raw), defaultConfig),
+      computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
     );
     assert.equal(out.counts.invalidSources, 0);
   }
@@ -506,7 +424,9 @@ test("200 sources with invalid annotations: all counted, status capped, well und
     });
   }
   const raw = rawRequest({ sources });
-  const out = timed("200 invalid", () => computeSync(parseSyncRequest(raw), defaultConfig));
+  const out = timed("200 invalid", () =>
+    computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
+  );
   assert.equal(out.counts.invalidSources, 200);
   assert.deepEqual(out.response.attachments, []);
   const status = statusOf(out);
@@ -532,7 +452,9 @@ test("1,000 sources, each with a 10 kB pathological pattern: quick, all reported
     });
   }
   const raw = rawRequest({ namespace: A63, sources });
-  const out = timed("1,000 sources", () => computeSync(parseSyncRequest(raw), defaultConfig));
+  const out = timed("1,000 sources", () =>
+    computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
+  );
   assert.equal(out.counts.invalidSources, 1000);
   assert.deepEqual(out.response.attachments, []);
   const status = statusOf(out);
@@ -550,7 +472,7 @@ test("short patterns that would compile large are refused quickly and not kept",
   const heapBefore = process.memoryUsage().heapUsed;
   const raw = rawRequest({ namespace: A63, sources });
   const out = timed("2,000 large-program patterns", () =>
-    computeSync(parseSyncRequest(raw), defaultConfig),
+    computeSync(parseSyncRequest(raw, defaultConfig), defaultConfig),
   );
   assert.equal(out.counts.invalidSources, 2000);
   const grown = process.memoryUsage().heapUsed - heapBefore;

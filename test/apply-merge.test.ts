@@ -120,7 +120,7 @@ test("every mirror the fixtures produce survives Metacontroller's apply unchange
       fixture.config ?? { sourceNamespaces: ["develop"] },
       fixture.podNamespace,
     );
-    const { response } = computeSync(parseSyncRequest(fixture.request), config);
+    const { response } = computeSync(parseSyncRequest(fixture.request, config), config);
     for (const mirror of response.attachments) {
       checked++;
       if (JSON.stringify(reapplied(mirror)) !== JSON.stringify(mirror)) {
@@ -145,7 +145,7 @@ test("a route mirror whose backends move between the branch and the baseline is 
       request: { attachments: Record<string, Record<string, { kind: string; spec: Json }>> };
     };
     const config = parseConfig(fixture.config ?? { sourceNamespaces: ["develop"] });
-    const { response } = computeSync(parseSyncRequest(fixture.request), config);
+    const { response } = computeSync(parseSyncRequest(fixture.request, config), config);
     const observedRoutes = Object.values(fixture.request.attachments)
       .flatMap((group) => Object.values(group))
       .filter((o) => o.kind === "HTTPRoute" || o.kind === "IngressRoute");

@@ -194,6 +194,56 @@ function serviceRefs(mirror: KubeObject): Ref[] {
 
 type Place = "branch" | "baseline" | "elsewhere";
 
+/**
+ * Where a reference leads: a local name resolves to the branch's own Service, or else to our
+ * ExternalName mirror of the baseline's.
+ */
+function placeOf(ref: { name: string; namespace?: string | undefined }, runs: Set<string>): Place {
+  if (ref.namespace === undefined) return runs.has(ref.name) ? "branch" : "baseline";
+  return ref.namespace === SOURCE ? "baseline" : "elsewhere";
+}
+
+/** What the route mirrors of one answer send where. */
+interface Sent {
+  places: Map<string, Set<Place>>;
+  /** Services the HTTPRoute mirrors reach in the source namespace. */
+  reachedInSource: Set<string>;
+}
+
+/** Records where one route mirror sends its backends, and checks its local-backends annotation. */
+function checkRoute(mirror: KubeObject, s: Scenario, runs: Set<string>, sent: Sent): void {
+  const local = new Set<string>();
+  // In source mode nothing reaches the baseline through an ExternalName mirror.
+  const toSource =
+    mirror.kind === "HTTPRoute" ? s.gatewayBackends === "source" : s.traefikBackends === "source";
+  for (const ref of serviceRefs(mirror)) {
+    const place = placeOf(ref, runs);
+    if (place === "branch") local.add(ref.name);
+    if (ref.namespace === SOURCE && mirror.kind === "HTTPRoute") sent.reachedInSource.add(ref.name);
+    const seen = sent.places.get(ref.name) ?? new Set<Place>();
+    seen.add(place);
+    sent.places.set(ref.name, seen);
+    if (toSource && ref.namespace === undefined) {
+      assert.ok(runs.has(ref.name), `${mirror.kind} sends ${ref.name} to a mirror in source mode`);
+    }
+  }
+  const annotation = mirror.metadata.annotations?.[LOCAL_BACKENDS];
+  assert.equal(annotation, local.size > 0 ? [...local].sort().join(",") : undefined);
+}
+
+/** The ReferenceGrant lists exactly the Services reached in the source namespace; none, none. */
+function checkGrant(attachments: readonly KubeObject[], reachedInSource: Set<string>): void {
+  const grants = attachments.filter((a) => a.kind === "ReferenceGrant");
+  if (reachedInSource.size === 0) {
+    assert.equal(grants.length, 0, "no Service reached in the source namespace: no grant");
+    return;
+  }
+  assert.equal(grants.length, 1);
+  const spec = grants[0]?.spec as { to: { name: string }[] } | undefined;
+  const to = (spec?.to ?? []).map((t) => t.name);
+  assert.deepEqual(to, [...reachedInSource].sort());
+}
+
 test("a backend is never sent to both the branch and the baseline; the ReferenceGrant lists exactly the baseline backends", () => {
   fc.assert(
     fc.property(scenarioGen, (s) => {
@@ -203,66 +253,23 @@ test("a backend is never sent to both the branch and the baseline; the Reference
         gatewayBackends: s.gatewayBackends,
         traefikBackends: s.traefikBackends,
       });
-      const response = computeSync(parseSyncRequest(requestOf(s)), config).response;
+      const response = computeSync(parseSyncRequest(requestOf(s), config), config).response;
       const runs = new Set([...s.own, ...s.skipped]);
       const routes = response.attachments.filter(
         (a) => a.kind === "HTTPRoute" || a.kind === "IngressRoute",
       );
       assert.equal(routes.length, s.httpRoutes.length + s.ingressRoutes.length);
 
-      const places = new Map<string, Set<Place>>();
-      const reachedInSource = new Set<string>();
-      for (const mirror of routes) {
-        const local = new Set<string>();
-        for (const ref of serviceRefs(mirror)) {
-          // A local name resolves to the branch's own Service, or else to our ExternalName mirror
-          // of the baseline's.
-          const place: Place =
-            ref.namespace === undefined
-              ? runs.has(ref.name)
-                ? "branch"
-                : "baseline"
-              : ref.namespace === SOURCE
-                ? "baseline"
-                : "elsewhere";
-          if (place === "branch") local.add(ref.name);
-          if (ref.namespace === SOURCE && mirror.kind === "HTTPRoute")
-            reachedInSource.add(ref.name);
-          const seen = places.get(ref.name) ?? new Set<Place>();
-          seen.add(place);
-          places.set(ref.name, seen);
-          // In source mode nothing reaches the baseline through an ExternalName mirror.
-          const toSource =
-            mirror.kind === "HTTPRoute"
-              ? s.gatewayBackends === "source"
-              : s.traefikBackends === "source";
-          if (toSource && ref.namespace === undefined) {
-            assert.ok(
-              runs.has(ref.name),
-              `${mirror.kind} sends ${ref.name} to a mirror in source mode`,
-            );
-          }
-        }
-        const annotation = mirror.metadata.annotations?.[LOCAL_BACKENDS];
-        assert.equal(annotation, local.size > 0 ? [...local].sort().join(",") : undefined);
-      }
-      for (const [name, seen] of places) {
+      const sent: Sent = { places: new Map(), reachedInSource: new Set() };
+      for (const mirror of routes) checkRoute(mirror, s, runs, sent);
+      for (const [name, seen] of sent.places) {
         assert.ok(
           !(seen.has("branch") && seen.has("baseline")),
           `${name} is sent to both the branch and the baseline`,
         );
         if (runs.has(name)) assert.ok(!seen.has("baseline"), `${name} runs in the branch`);
       }
-
-      const grants = response.attachments.filter((a) => a.kind === "ReferenceGrant");
-      if (reachedInSource.size === 0) {
-        assert.equal(grants.length, 0, "no Service reached in the source namespace: no grant");
-      } else {
-        assert.equal(grants.length, 1);
-        const spec = grants[0]?.spec as { to: { name: string }[] } | undefined;
-        const to = (spec?.to ?? []).map((t) => t.name);
-        assert.deepEqual(to, [...reachedInSource].sort());
-      }
+      checkGrant(response.attachments, sent.reachedInSource);
     }),
     { numRuns: 300 },
   );

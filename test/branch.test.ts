@@ -12,7 +12,6 @@ import fc from "fast-check";
 import { branchFacts } from "../lib/branch.ts";
 import { parseConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
-import { declaredKinds } from "../lib/kinds/index.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import type { KubeObject } from "../lib/types.ts";
 import {
@@ -29,16 +28,14 @@ import {
 /** The TLS Secrets the engine's answer puts in the namespace, against branch.ts's prediction. */
 function check(request: unknown, configDoc: unknown): void {
   const config = parseConfig(configDoc);
-  const req = parseSyncRequest(request);
+  const req = parseSyncRequest(request, config);
   const target = req.namespace.metadata.name;
   const response = computeSync(req, config).response;
   const answered = response.attachments
     .filter((a) => a.kind === "Secret" && a.metadata.namespace === target)
     .map((a) => a.metadata.name)
     .sort();
-  const predicted = [
-    ...branchFacts(req, declaredKinds(req.attachmentRules), config).mirroredTLSSecrets,
-  ].sort();
+  const predicted = [...branchFacts(req, config).mirroredTLSSecrets].sort();
   assert.deepEqual(predicted, answered);
 }
 

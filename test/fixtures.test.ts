@@ -73,7 +73,7 @@ function run(hook: Hook, fixture: Fixture): unknown {
   try {
     if (hook === "customize")
       return computeCustomize(parseCustomizeRequest(fixture.request), config);
-    return computeSync(parseSyncRequest(fixture.request), config).response;
+    return computeSync(parseSyncRequest(fixture.request, config), config).response;
   } catch (e) {
     if (e instanceof RequestError) return e;
     throw e;

@@ -1,22 +1,31 @@
 // HTTP-level tests of the hook server, always against a real listener on loopback: in-process
 // through createApp() for most cases, and the real entry point (`node hooks/server.ts`) as a child
-// process for start-up validation and SIGTERM shutdown. DESIGN.md sections 8-10.
+// process for start-up validation and SIGTERM shutdown. See docs/design.md#non-intrusion-and-fail-static,
+// docs/design.md#hook-contract and docs/design.md#configuration.
 //
 // The invariant behind most cases here: a hook never answers 200 unless it computed the complete
 // desired state, since Metacontroller deletes every mirror a 200 leaves out.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import http, { type IncomingHttpHeaders } from "node:http";
-import { createServer as createNetServer } from "node:net";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import { type AppOptions, createApp } from "../hooks/app.ts";
 import { parseConfig } from "../lib/config.ts";
+import {
+  freePort,
+  postJson,
+  type Reply,
+  request,
+  type ServerProcess,
+  startServerProcess,
+  waitReady,
+  within,
+} from "./support/net.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE_CONFIG = join(ROOT, "examples/config.yaml");
@@ -47,12 +56,6 @@ const BIG_SYNC_TEXT = (() => {
   };
   return JSON.stringify(req);
 })();
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
 
 /**
  * Starts POST /sync with the example body and sends only its first half; `finish` sends the rest.
@@ -94,56 +97,6 @@ function halfSentSync(
   });
   return { reply, finish };
 }
-
-interface RequestOptions {
-  method?: string;
-  body?: string | Buffer;
-  headers?: Record<string, string>;
-  /** Omit Content-Length and send the body chunked. */
-  chunked?: boolean;
-}
-
-/** One HTTP request on its own connection (no agent), so no socket outlives a test. */
-function request(port: number, path: string, opts: RequestOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.body !== undefined && !opts.chunked)
-      headers["content-length"] = String(Buffer.byteLength(opts.body));
-    const req = http.request(
-      { host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString("utf8"),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    if (opts.body !== undefined) {
-      if (opts.chunked) {
-        // Several writes, so the server sees Transfer-Encoding: chunked.
-        const buf = Buffer.from(opts.body);
-        const step = 4096;
-        for (let i = 0; i < buf.length; i += step) req.write(buf.subarray(i, i + step));
-      } else req.write(opts.body);
-    }
-    req.end();
-  });
-}
-
-const postJson = (port: number, path: string, body: unknown, opts: RequestOptions = {}) =>
-  request(port, path, {
-    method: "POST",
-    body: typeof body === "string" ? body : JSON.stringify(body),
-    ...opts,
-    headers: { "content-type": "application/json", ...opts.headers },
-  });
 
 interface Running {
   port: number;
@@ -496,7 +449,7 @@ describe("limits and failures never answer 200", () => {
         assertPlainError(await postJson(srv.port, "/customize", "{"), 400);
         assertPlainError(await request(srv.port, "/customize", { method: "POST", body: "x" }), 415);
         assertPlainError(await postJson(srv.port, "/customize", { controller: {} }), 400);
-        assertPlainError(await postJson(srv.port, "/sync", { ...syncRequest(), related: {} }), 500);
+        assertPlainError(await postJson(srv.port, "/sync", SYNC_TEXT), 500);
       }
       assertJson(await postJson(srv.port, "/customize", CUSTOMIZE_TEXT));
     } finally {
@@ -554,70 +507,9 @@ describe("readiness", () => {
 // ---------------------------------------------------------------------------------------------
 // The real entry point.
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const address = s.address();
-  assert.ok(address !== null && typeof address === "object");
-  const port = address.port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-interface Child {
-  proc: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startServer(env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [join(ROOT, "hooks/server.ts")], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  proc.stdout?.on("data", (c: Buffer) => {
-    out += c.toString();
-  });
-  proc.stderr?.on("data", (c: Buffer) => {
-    err += c.toString();
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { proc, stdout: () => out, stderr: () => err, exit };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitReady(port: number, child: Child, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (child.proc.exitCode !== null)
-      assert.fail(`server exited with ${child.proc.exitCode}: ${child.stderr()}`);
-    try {
-      if ((await request(port, "/readyz")).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`server not ready within ${ms} ms: ${child.stderr()}`);
-}
-
 describe("node hooks/server.ts (child process)", () => {
   let tmp: string;
-  const children: Child[] = [];
+  const children: ServerProcess[] = [];
   before(() => {
     tmp = mkdtempSync(join(tmpdir(), "kes-http-"));
   });
@@ -626,7 +518,7 @@ describe("node hooks/server.ts (child process)", () => {
     rmSync(tmp, { recursive: true, force: true });
   });
   const run = (env: Record<string, string>) => {
-    const c = startServer({ HOST: "127.0.0.1", ...env });
+    const c = startServerProcess({ HOST: "127.0.0.1", ...env });
     children.push(c);
     return c;
   };

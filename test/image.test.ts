@@ -15,10 +15,10 @@ import {
   readFileSync,
   rmSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
+import { freePort } from "./support/net.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const NONROOT_UID = 65532;
@@ -38,17 +38,6 @@ function parseDockerfile(text: string): Stage[] {
     else stages.at(-1)?.steps.push({ op, args });
   }
   return stages;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      s.close(() => ok(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 async function waitFor(url: string, timeoutMs: number): Promise<Response> {

@@ -14,6 +14,7 @@ import { computeSync } from "../lib/engine.ts";
 import { type HostTemplate, mapHost, parseHostTemplate } from "../lib/hosts.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import type { KubeObject, SyncResponse } from "../lib/types.ts";
+import { controller } from "./support/builders.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary (spelled out here, not imported: the spec is the oracle)
@@ -463,35 +464,9 @@ function isEligible(s: Scenario, name: string): boolean {
 }
 
 function controllerOf(kinds: readonly KindName[]): RawRequest["controller"] {
-  const webhook = (path: string) => ({
-    service: { name: CONTROLLER_NAME, namespace: CONTROLLER_NAME, port: 80, protocol: "http" },
-    path,
-    timeout: "10s",
-  });
-  return {
-    apiVersion: "metacontroller.k8s.io/v1alpha1",
-    kind: "DecoratorController",
-    metadata: {
-      name: CONTROLLER_NAME,
-      uid: "6f1c2a01-0000-4000-8000-000000000001",
-      resourceVersion: "1041",
-      generation: 1,
-      creationTimestamp: "2026-11-20T09:00:00Z",
-    },
-    spec: {
-      resources: [{ apiVersion: "v1", resource: "namespaces" }],
-      attachments: kinds.map((k) => ({
-        apiVersion: KINDS[k].apiVersion,
-        resource: KINDS[k].resource,
-        updateStrategy: { method: "InPlace" },
-      })),
-      hooks: {
-        sync: { version: "v1", webhook: webhook("/sync") },
-        customize: { version: "v1", webhook: webhook("/customize") },
-      },
-    },
-    status: {},
-  };
+  return controller(
+    kinds.map((k) => ({ apiVersion: KINDS[k].apiVersion, resource: KINDS[k].resource })),
+  ) as RawRequest["controller"];
 }
 
 let uidCounter = 0;
@@ -715,7 +690,7 @@ function buildRequest(s: Scenario): RawRequest {
 }
 
 function sync(raw: RawRequest, config: Config): SyncResponse {
-  return computeSync(parseSyncRequest(raw), config).response;
+  return computeSync(parseSyncRequest(raw, config), config).response;
 }
 
 const kindKeyOf = (o: KubeObject): string => KINDS[o.kind as KindName].key;
@@ -936,6 +911,30 @@ interface IngressSpecOut {
   tls?: { hosts?: unknown[] }[];
 }
 
+/** Asserts every rule and TLS host of an Ingress mirror is valid DNS; returns the rule count. */
+function checkIngressHosts(mirror: KubeObject, where: string): number {
+  const spec = mirror.spec as IngressSpecOut;
+  assert.ok((spec.rules ?? []).length > 0, `${where}: an Ingress mirror without rules`);
+  for (const r of spec.rules ?? []) {
+    assert.equal(typeof r.host, "string", `${where}: rule without host`);
+    assert.ok(isHost(r.host as string), `${where}: invalid rule host ${String(r.host)}`);
+  }
+  for (const h of (spec.tls ?? []).flatMap((t) => t.hosts ?? [])) {
+    assert.equal(typeof h, "string");
+    assert.ok(isHost(h as string), `${where}: invalid TLS host ${String(h)}`);
+  }
+  return (spec.rules ?? []).length;
+}
+
+/** Asserts a Service mirror is an ExternalName to a valid DNS name; counts as one host. */
+function checkExternalName(mirror: KubeObject, where: string): number {
+  const spec = mirror.spec as { type?: unknown; externalName?: unknown };
+  assert.equal(spec.type, "ExternalName");
+  assert.equal(typeof spec.externalName, "string");
+  assert.ok(isSubdomain(spec.externalName as string), `${where}: invalid externalName`);
+  return 1;
+}
+
 test("e. every host and externalName is valid DNS, and every mirror is named after its source", () => {
   let hosts = 0;
   fc.assert(
@@ -944,27 +943,7 @@ test("e. every host and externalName is valid DNS, and every mirror is named aft
       const resp = sync(raw, configOf(s));
       for (const a of resp.attachments) {
         const where = `${a.kind}/${a.metadata.name}`;
-        if (a.kind === "Ingress") {
-          const spec = a.spec as IngressSpecOut;
-          assert.ok((spec.rules ?? []).length > 0, `${where}: an Ingress mirror without rules`);
-          for (const r of spec.rules ?? []) {
-            assert.equal(typeof r.host, "string", `${where}: rule without host`);
-            assert.ok(isHost(r.host as string), `${where}: invalid rule host ${String(r.host)}`);
-            hosts++;
-          }
-          for (const t of spec.tls ?? []) {
-            for (const h of t.hosts ?? []) {
-              assert.equal(typeof h, "string");
-              assert.ok(isHost(h as string), `${where}: invalid TLS host ${String(h)}`);
-            }
-          }
-        } else {
-          const spec = a.spec as { type?: unknown; externalName?: unknown };
-          assert.equal(spec.type, "ExternalName");
-          assert.equal(typeof spec.externalName, "string");
-          assert.ok(isSubdomain(spec.externalName as string), `${where}: invalid externalName`);
-          hosts++;
-        }
+        hosts += a.kind === "Ingress" ? checkIngressHosts(a, where) : checkExternalName(a, where);
         // Named after a source that exists in a source namespace, and says so.
         const from = a.metadata.annotations?.[REPLICATED_FROM];
         assert.equal(typeof from, "string", `${where}: no ${REPLICATED_FROM}`);

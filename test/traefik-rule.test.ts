@@ -414,23 +414,23 @@ const hostArb = fc
   .map((labels) => labels.join("."));
 
 /** Go-escapes a string for double quotes, sometimes escaping plain characters too. */
+/** One character Go-escaped for double quotes; `fancy` also escapes a plain one. */
+function goEscape(ch: string, i: number, fancy: boolean): string {
+  const code = ch.codePointAt(0) ?? 0;
+  const hex = (digits: number) => code.toString(16).padStart(digits, "0");
+  if (ch === '"' || ch === "\\") return `\\${ch}`;
+  if (ch === "\n") return "\\n";
+  if (code < 0x20 || code === 0x7f) return `\\x${hex(2)}`;
+  if (code > 0xffff) return `\\U${hex(8)}`;
+  if (!fancy) return ch;
+  if (code >= 0x80) return `\\u${hex(4)}`;
+  return i % 2 === 0 ? `\\x${hex(2)}` : `\\${code.toString(8).padStart(3, "0")}`;
+}
+
+/** Go-escapes a string for double quotes, sometimes escaping plain characters too. */
 function goQuote(value: string, fancy: readonly boolean[]): string {
-  let out = "";
-  for (const [i, ch] of [...value].entries()) {
-    const code = ch.codePointAt(0) ?? 0;
-    if (ch === '"' || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
-    else if (code > 0xffff) out += `\\U${code.toString(16).padStart(8, "0")}`;
-    else if (fancy[i % fancy.length] && code < 0x80) {
-      out +=
-        i % 2 === 0
-          ? `\\x${code.toString(16).padStart(2, "0")}`
-          : `\\${code.toString(8).padStart(3, "0")}`;
-    } else if (fancy[i % fancy.length]) out += `\\u${code.toString(16).padStart(4, "0")}`;
-    else out += ch;
-  }
-  return `"${out}"`;
+  const out = [...value].map((ch, i) => goEscape(ch, i, fancy[i % fancy.length] === true));
+  return `"${out.join("")}"`;
 }
 
 /** Any string argument of a non-host matcher, in either quote style. */
@@ -756,17 +756,19 @@ describe("properties", () => {
         // Every argument of a host matcher in the output, read back: valid DNS too.
         const again = parseRule(r.rule);
         assert.ok(again.ok);
-        const walk = (n: RuleNode): void => {
-          if (n.type === "matcher") {
-            if (["host", "hostheader"].includes(n.name.toLowerCase()))
-              for (const a of n.args) assert.ok(isSubdomain(a.value), JSON.stringify(a.value));
-          } else if (n.type === "not") walk(n.operand);
-          else if (n.type === "group") walk(n.inner);
-          else n.operands.forEach(walk);
-        };
-        walk(again.ast);
+        assertHostArgumentsValid(again.ast);
       }),
       { numRuns: 1500 },
     );
   });
 });
+
+/** Every argument of a host matcher in `node` is valid DNS. */
+function assertHostArgumentsValid(node: RuleNode): void {
+  if (node.type === "matcher") {
+    if (["host", "hostheader"].includes(node.name.toLowerCase()))
+      for (const a of node.args) assert.ok(isSubdomain(a.value), JSON.stringify(a.value));
+  } else if (node.type === "not") assertHostArgumentsValid(node.operand);
+  else if (node.type === "group") assertHostArgumentsValid(node.inner);
+  else node.operands.forEach(assertHostArgumentsValid);
+}

@@ -1,10 +1,17 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
-import { mapHost } from "../hosts.ts";
+import { type HostContext, mapHost } from "../hosts.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
 import { type BackendPlacement, backendPlacement, withLocalBackends } from "./backends.ts";
-import { hostContextOf, metadataOf, type Remark, type Route, type SourceKind } from "./kind.ts";
+import {
+  hostContextOf,
+  type MirrorContext,
+  metadataOf,
+  type Remark,
+  type Route,
+  type SourceKind,
+} from "./kind.ts";
 import { GATEWAY_GROUP, serviceReferenceGrant } from "./referencegrant.ts";
 import { asArray, isRecord, noneLeftAfterHostMapping, specOf } from "./shapes.ts";
 
@@ -138,6 +145,92 @@ function mergeParentRefs(refs: ObjectRef[], remarks: Remark[]): ObjectRef[] {
   return out;
 }
 
+/**
+ * The route's hostnames mapped, repeats once; undefined when nothing is left (remarks say why). A
+ * route without hostnames matches every host of its listeners: like an Ingress catch-all rule it
+ * lands on the feature domain, or is left out when there is none.
+ */
+function mappedHostnames(
+  sourceHosts: readonly unknown[],
+  hostCtx: HostContext,
+  remarks: Remark[],
+): string[] | undefined {
+  if (sourceHosts.length === 0) {
+    const m = mapHost("", hostCtx);
+    if (m.ok) return [m.host];
+    remarks.push({
+      reason: Reason.InvalidHost,
+      message:
+        "a route without hostnames matches every host: not mirrored without a top-level domain or host-template, it would compete with the source's",
+    });
+    return undefined;
+  }
+  const hostnames: string[] = [];
+  for (const host of sourceHosts) {
+    const m = mapHost(typeof host === "string" ? host : "", hostCtx);
+    if (!m.ok) {
+      remarks.push({
+        reason: Reason.InvalidHost,
+        message: `hostname "${clip(String(host), 100)}" left out: ${m.reason}`,
+      });
+    } else if (!hostnames.includes(m.host)) {
+      hostnames.push(m.host);
+    }
+  }
+  // An empty list would match every host: never turn a route into a catch-all.
+  if (hostnames.length === 0) {
+    noneLeftAfterHostMapping("hostname", remarks);
+    return undefined;
+  }
+  return hostnames;
+}
+
+/**
+ * The rules with each Service backend placed (to the branch's own Service when it runs one, else to
+ * the baseline), the Services left local, and the ReferenceGrant companion that every Service the
+ * mirror still reaches in the source namespace needs (it names exactly those; none, no grant).
+ */
+function backendsOf(
+  rules: Rule[],
+  sourceNamespace: string,
+  ctx: MirrorContext,
+  remarks: Remark[],
+): { rules: Rule[]; local: ReadonlySet<string>; companions: KubeObject[] | undefined } {
+  const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
+  const toSource = ctx.config.gatewayBackends === "source";
+  if (toSource && grantVersion === undefined) {
+    remarks.push({
+      reason: Reason.KindNotDeclared,
+      message:
+        'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
+    });
+  }
+  const placement = backendPlacement(
+    sourceNamespace,
+    toSource && grantVersion !== undefined,
+    ctx.branch,
+  );
+  const out = rules.map((r) => (isRecord(r) ? placeBackends(r, placement) : r));
+  const reached = serviceRefsInto(out, sourceNamespace);
+  if (reached.length > 0 && grantVersion !== undefined) {
+    const grant = serviceReferenceGrant(
+      grantVersion,
+      sourceNamespace,
+      ctx.namespace,
+      "HTTPRoute",
+      reached,
+    );
+    return { rules: out, local: placement.local, companions: [grant] };
+  }
+  if (reached.length > 0 && !toSource) {
+    remarks.push({
+      reason: Reason.KindNotDeclared,
+      message: `backendRefs to ${reached.join(", ")} in ${sourceNamespace} need a ReferenceGrant there, and the controller does not declare ReferenceGrant`,
+    });
+  }
+  return { rules: out, local: placement.local, companions: undefined };
+}
+
 export const httpRouteKind: SourceKind = {
   role: "source",
   kind: "HTTPRoute",
@@ -151,37 +244,8 @@ export const httpRouteKind: SourceKind = {
     const sourceNamespace = source.metadata.namespace ?? "";
     const hostCtx = hostContextOf(source, ctx);
 
-    // Hostnames. A route without hostnames matches every host of its listeners: like an Ingress
-    // catch-all rule it lands on the feature domain, or is left out when there is none.
-    const hostnames: string[] = [];
-    const sourceHosts = asArray(spec.hostnames);
-    if (sourceHosts.length === 0) {
-      const m = mapHost("", hostCtx);
-      if (!m.ok) {
-        remarks.push({
-          reason: Reason.InvalidHost,
-          message:
-            "a route without hostnames matches every host: not mirrored without a top-level domain or host-template, it would compete with the source's",
-        });
-        return { mirror: undefined, remarks };
-      }
-      hostnames.push(m.host);
-    } else {
-      for (const host of sourceHosts) {
-        const m = mapHost(typeof host === "string" ? host : "", hostCtx);
-        if (!m.ok) {
-          remarks.push({
-            reason: Reason.InvalidHost,
-            message: `hostname "${clip(String(host), 100)}" left out: ${m.reason}`,
-          });
-        } else if (!hostnames.includes(m.host)) {
-          hostnames.push(m.host);
-        }
-      }
-      // An empty list would match every host: never turn a route into a catch-all.
-      if (hostnames.length === 0) return noneLeftAfterHostMapping("hostname", remarks);
-    }
-
+    const hostnames = mappedHostnames(asArray(spec.hostnames), hostCtx, remarks);
+    if (hostnames === undefined) return { mirror: undefined, remarks };
     // Parent references without a namespace meant the source namespace's Gateways.
     const out: HTTPRouteSpec = { ...spec, hostnames };
     if (Array.isArray(spec.parentRefs)) {
@@ -196,36 +260,10 @@ export const httpRouteKind: SourceKind = {
     let companions: KubeObject[] | undefined;
     let local: ReadonlySet<string> = new Set();
     if (Array.isArray(spec.rules)) {
-      const grantVersion = ctx.declared(GATEWAY_GROUP, "ReferenceGrant");
-      const toSource = ctx.config.gatewayBackends === "source";
-      if (toSource && grantVersion === undefined) {
-        remarks.push({
-          reason: Reason.KindNotDeclared,
-          message:
-            'config gatewayBackends "source" has no effect: the controller does not declare ReferenceGrant (add the gateway-api component\'s referencegrants attachment); backends kept local',
-        });
-      }
-      // Each backend goes to the branch's own Service when it runs one, else to the baseline.
-      const placement = backendPlacement(
-        sourceNamespace,
-        toSource && grantVersion !== undefined,
-        ctx.branch,
-      );
-      out.rules = spec.rules.map((r) => (isRecord(r) ? placeBackends(r, placement) : r));
-      local = placement.local;
-      // Every Service the mirror still reaches in the source namespace, moved there or named there
-      // by the source, needs the grant; it names exactly those Services, and none means no grant.
-      const reached = serviceRefsInto(out.rules, sourceNamespace);
-      if (reached.length > 0 && grantVersion !== undefined) {
-        companions = [
-          serviceReferenceGrant(grantVersion, sourceNamespace, ctx.namespace, "HTTPRoute", reached),
-        ];
-      } else if (reached.length > 0 && !toSource) {
-        remarks.push({
-          reason: Reason.KindNotDeclared,
-          message: `backendRefs to ${reached.join(", ")} in ${sourceNamespace} need a ReferenceGrant there, and the controller does not declare ReferenceGrant`,
-        });
-      }
+      const backends = backendsOf(spec.rules, sourceNamespace, ctx, remarks);
+      out.rules = backends.rules;
+      local = backends.local;
+      companions = backends.companions;
     }
 
     const metadata = withLocalBackends(metadataOf(source, ctx), local);

@@ -1,4 +1,4 @@
-import { RequestError } from "../request.ts";
+import { RequestError } from "../errors.ts";
 import type { AttachmentRule } from "../types.ts";
 import { httpRouteKind } from "./httproute.ts";
 import { ingressKind } from "./ingress.ts";

@@ -1,9 +1,16 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
-import { mapHost } from "../hosts.ts";
+import { type HostContext, mapHost } from "../hosts.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
-import { hostContextOf, metadataOf, type Remark, type Route, type SourceKind } from "./kind.ts";
+import {
+  hostContextOf,
+  type MirrorContext,
+  metadataOf,
+  type Remark,
+  type Route,
+  type SourceKind,
+} from "./kind.ts";
 import {
   appendUniqueByJson,
   asArray,
@@ -102,6 +109,41 @@ function ingress(
   return { apiVersion, kind: "Ingress", metadata, spec: out };
 }
 
+/** A source TLS entry with its hosts mapped, or none when host mapping left no host. */
+function mappedTLS(
+  entry: IngressTLS,
+  hostCtx: HostContext,
+  ctx: MirrorContext,
+  remarks: Remark[],
+): IngressTLS[] {
+  const mapped: IngressTLS = {};
+  if (entry.hosts !== undefined) {
+    mapped.hosts = entry.hosts.flatMap((h) => {
+      const m = mapHost(h, hostCtx);
+      if (m.ok) return [m.host];
+      remarks.push({
+        reason: Reason.InvalidHost,
+        message: `TLS host "${clip(h, 100)}" left out: ${m.reason}`,
+      });
+      return [];
+    });
+  }
+  // An entry whose hosts were all dropped would read as a catch-all TLS entry: leave it out.
+  const hadHosts = entry.hosts !== undefined && entry.hosts.length > 0;
+  if (hadHosts && mapped.hosts?.length === 0) return [];
+  const secret = ctx.spec.tldSecretName;
+  const secretName = secret ?? entry.secretName;
+  if (secretName !== undefined) mapped.secretName = secretName;
+  const mirrored = ctx.branch.mirroredTLSSecrets.has(entry.secretName ?? "");
+  if (secret === undefined && entry.secretName !== undefined && !mirrored) {
+    remarks.push({
+      reason: Reason.TLSSecretRequired,
+      message: `TLS secret "${entry.secretName}" must exist in namespace ${ctx.namespace}: it is not mirrored (annotate it for the tls-secrets component, or set tld-secret-name)`,
+    });
+  }
+  return [mapped];
+}
+
 export const ingressKind: SourceKind = {
   role: "source",
   kind: "Ingress",
@@ -139,40 +181,15 @@ export const ingressKind: SourceKind = {
     if (rules.length === 0) return noneLeftAfterHostMapping("rule", remarks);
     const merged = mergeRules(rules, remarks);
 
+    const sourceTLS = asArray(spec.tls);
     const secret = ctx.spec.tldSecretName;
-    let tls: IngressTLS[] = [];
-    if (asArray(spec.tls).length > 0) {
-      for (const entry of asArray(spec.tls)) {
-        const mapped: IngressTLS = {};
-        if (entry.hosts !== undefined) {
-          mapped.hosts = entry.hosts.flatMap((h) => {
-            const m = mapHost(h, hostCtx);
-            if (m.ok) return [m.host];
-            remarks.push({
-              reason: Reason.InvalidHost,
-              message: `TLS host "${clip(h, 100)}" left out: ${m.reason}`,
-            });
-            return [];
-          });
-        }
-        // An entry whose hosts were all dropped would read as a catch-all TLS entry: leave it out.
-        const hadHosts = entry.hosts !== undefined && entry.hosts.length > 0;
-        if (hadHosts && mapped.hosts?.length === 0) continue;
-        const secretName = secret ?? entry.secretName;
-        if (secretName !== undefined) mapped.secretName = secretName;
-        tls.push(mapped);
-        const mirrored = ctx.branch.mirroredTLSSecrets.has(entry.secretName ?? "");
-        if (secret === undefined && entry.secretName !== undefined && !mirrored) {
-          remarks.push({
-            reason: Reason.TLSSecretRequired,
-            message: `TLS secret "${entry.secretName}" must exist in namespace ${ctx.namespace}: it is not mirrored (annotate it for the tls-secrets component, or set tld-secret-name)`,
-          });
-        }
-      }
-    } else if (secret !== undefined) {
-      tls.push({ hosts: merged.flatMap((r) => (r.host ? [r.host] : [])), secretName: secret });
-    }
-    tls = dedupeTLS(tls);
+    const tls = dedupeTLS(
+      sourceTLS.length > 0
+        ? sourceTLS.flatMap((entry) => mappedTLS(entry, hostCtx, ctx, remarks))
+        : secret !== undefined
+          ? [{ hosts: merged.flatMap((r) => (r.host ? [r.host] : [])), secretName: secret }]
+          : [],
+    );
 
     const metadata = metadataOf(source, ctx);
     const out: IngressSpec = { rules: merged, tls };

@@ -9,7 +9,7 @@ import {
   ruleHosts,
   TCP_RULES,
 } from "../traefik-rule.ts";
-import { backendPlacement, withLocalBackends } from "./backends.ts";
+import { type BackendPlacement, backendPlacement, withLocalBackends } from "./backends.ts";
 import {
   hostContextOf,
   type MirrorContext,
@@ -64,6 +64,54 @@ function qualified(ref: unknown, namespace: string): unknown {
   return { ...ref, namespace };
 }
 
+/** A host of spec.tls.domains mapped, or why it is not; repeats are left to the caller. */
+function mapDomainName(
+  field: string,
+  host: unknown,
+  hostCtx: HostContext,
+  remarks: Remark[],
+): string | undefined {
+  const m =
+    typeof host === "string" && host !== ""
+      ? mapHost(host.toLowerCase(), hostCtx)
+      : { ok: false as const, reason: "must be a host name" };
+  if (m.ok) return m.host;
+  remarks.push({
+    reason: Reason.InvalidHost,
+    message: formatFieldError(fieldError(field, String(host), `left out: ${m.reason}`)),
+  });
+  return undefined;
+}
+
+/** One entry of spec.tls.domains mapped; undefined when none of its names is left. */
+function mapDomain(
+  domain: JsonObject,
+  j: number,
+  hostCtx: HostContext,
+  remarks: Remark[],
+): JsonObject | undefined {
+  const names: { field: string; host: unknown }[] = [
+    { field: `spec.tls.domains[${j}].main`, host: domain.main },
+    ...asArray(domain.sans).map((host, k) => ({
+      field: `spec.tls.domains[${j}].sans[${k}]`,
+      host,
+    })),
+  ];
+  const mapped: string[] = [];
+  for (const { field, host } of names) {
+    if (host === undefined) continue;
+    const name = mapDomainName(field, host, hostCtx, remarks);
+    if (name !== undefined && !mapped.includes(name)) mapped.push(name);
+  }
+  // A domain whose main was left out is led by its first valid SAN; one with none is dropped.
+  const [main, ...sans] = mapped;
+  if (main === undefined) return undefined;
+  const entry: JsonObject = { ...domain, main };
+  if (sans.length > 0) entry.sans = sans;
+  else delete entry.sans;
+  return entry;
+}
+
 function mapTLS(
   tls: JsonObject,
   hostCtx: HostContext,
@@ -72,40 +120,10 @@ function mapTLS(
 ): JsonObject {
   const out: JsonObject = { ...tls };
   if (Array.isArray(tls.domains)) {
-    const domains: JsonObject[] = [];
-    for (const [j, domain] of tls.domains.entries()) {
-      if (!isRecord(domain)) continue;
-      const names: { field: string; host: unknown }[] = [
-        { field: `spec.tls.domains[${j}].main`, host: domain.main },
-        ...asArray(domain.sans).map((host, k) => ({
-          field: `spec.tls.domains[${j}].sans[${k}]`,
-          host,
-        })),
-      ];
-      const mapped: string[] = [];
-      for (const { field, host } of names) {
-        if (host === undefined) continue;
-        const m =
-          typeof host === "string" && host !== ""
-            ? mapHost(host.toLowerCase(), hostCtx)
-            : { ok: false as const, reason: "must be a host name" };
-        if (m.ok) {
-          if (!mapped.includes(m.host)) mapped.push(m.host);
-        } else {
-          remarks.push({
-            reason: Reason.InvalidHost,
-            message: formatFieldError(fieldError(field, String(host), `left out: ${m.reason}`)),
-          });
-        }
-      }
-      // A domain whose main was left out is led by its first valid SAN; one with none is dropped.
-      const [main, ...sans] = mapped;
-      if (main === undefined) continue;
-      const entry: JsonObject = { ...domain, main };
-      if (sans.length > 0) entry.sans = sans;
-      else delete entry.sans;
-      domains.push(entry);
-    }
+    const domains = tls.domains.flatMap((domain, j) => {
+      const entry = isRecord(domain) ? mapDomain(domain, j, hostCtx, remarks) : undefined;
+      return entry === undefined ? [] : [entry];
+    });
     // Without domains Traefik takes the certificate's names from the (mapped) rules.
     if (domains.length > 0) out.domains = uniqueByJson(domains);
     else delete out.domains;
@@ -128,6 +146,72 @@ function mapTLS(
   return out;
 }
 
+/** What a route needs to be mirrored: where its hosts go, and where its references point. */
+interface RouteMapping {
+  hostCtx: HostContext;
+  dialect: RuleDialect;
+  sourceNamespace: string;
+  /** Middlewares and TraefikServices without a namespace point back at the source's. */
+  crossNamespace: boolean;
+  /** Where each Service goes: the branch's own when it runs one, else the baseline. */
+  placement: BackendPlacement;
+}
+
+/** One entry of a route's services placed. */
+function placeService(service: unknown, mapping: RouteMapping): unknown {
+  if (!isRecord(service)) return service;
+  // A TraefikService has no mirror kind: it follows the middlewares' mode.
+  if (service.kind === "TraefikService") {
+    return mapping.crossNamespace ? qualified(service, mapping.sourceNamespace) : service;
+  }
+  return mapping.placement.place(service);
+}
+
+/** One route of spec.routes with its rule's hosts mapped; undefined when it is left out. */
+function mapRoute(
+  route: JsonObject,
+  i: number,
+  mapping: RouteMapping,
+  remarks: Remark[],
+): JsonObject | undefined {
+  const match = route.match;
+  const r =
+    typeof match === "string"
+      ? rewriteRuleHosts(match, (host) => mapHost(host, mapping.hostCtx), mapping.dialect)
+      : { ok: false as const, reason: "must be a rule such as Host(`example.com`)" };
+  if (!r.ok) {
+    remarks.push({
+      reason: Reason.InvalidHost,
+      message: formatFieldError(
+        fieldError(`spec.routes[${i}].match`, String(match ?? ""), `route left out: ${r.reason}`),
+      ),
+    });
+    return undefined;
+  }
+  const out: JsonObject = { ...route, match: r.rule };
+  if (mapping.crossNamespace && Array.isArray(route.middlewares)) {
+    out.middlewares = route.middlewares.map((m) => qualified(m, mapping.sourceNamespace));
+  }
+  if (Array.isArray(route.services)) {
+    out.services = route.services.map((service) => placeService(service, mapping));
+  }
+  return out;
+}
+
+/** tld-secret-name on a route kind without spec.tls: adding TLS would change what it accepts. */
+function tlsSecretIgnored(kind: string, secret: string): Remark {
+  return {
+    reason: Reason.IgnoredAnnotation,
+    message: formatFieldError(
+      fieldError(
+        annotationField(Annotation.tldSecretName),
+        secret,
+        `ignored: the ${kind} has no spec.tls, and adding it would make the routes accept only TLS connections`,
+      ),
+    ),
+  };
+}
+
 function routeKind(opts: RouteKindOptions): SourceKind {
   const { kind, group, resource, dialect } = opts;
   return {
@@ -140,50 +224,25 @@ function routeKind(opts: RouteKindOptions): SourceKind {
     mirror(source, ctx) {
       const spec = specOf(source);
       const remarks: Remark[] = [];
-      const sourceNamespace = source.metadata.namespace ?? "";
       const hostCtx = hostContextOf(source, ctx);
-      const crossNamespace = ctx.config.traefikMiddlewares === "crossNamespace";
-      // Each Service goes to the branch's own when it runs one, else to the baseline: with
-      // traefikBackends "source" across namespaces, with "local" through the ExternalName mirror.
-      const placement = backendPlacement(
+      const sourceNamespace = source.metadata.namespace ?? "";
+      const mapping: RouteMapping = {
+        hostCtx,
+        dialect,
         sourceNamespace,
-        ctx.config.traefikBackends === "source",
-        ctx.branch,
-      );
-
-      const routes: JsonObject[] = [];
-      for (const [i, route] of asArray(spec.routes).entries()) {
-        if (!isRecord(route)) continue;
-        const field = `spec.routes[${i}].match`;
-        const match = route.match;
-        const r =
-          typeof match === "string"
-            ? rewriteRuleHosts(match, (host) => mapHost(host, hostCtx), dialect)
-            : { ok: false as const, reason: "must be a rule such as Host(`example.com`)" };
-        if (!r.ok) {
-          remarks.push({
-            reason: Reason.InvalidHost,
-            message: formatFieldError(
-              fieldError(field, String(match ?? ""), `route left out: ${r.reason}`),
-            ),
-          });
-          continue;
-        }
-        const out: JsonObject = { ...route, match: r.rule };
-        if (crossNamespace && Array.isArray(route.middlewares)) {
-          out.middlewares = route.middlewares.map((m) => qualified(m, sourceNamespace));
-        }
-        if (Array.isArray(route.services)) {
-          out.services = route.services.map((s) => {
-            if (!isRecord(s)) return s;
-            // A TraefikService has no mirror kind: it follows the middlewares' mode.
-            if (s.kind === "TraefikService")
-              return crossNamespace ? qualified(s, sourceNamespace) : s;
-            return placement.place(s);
-          });
-        }
-        routes.push(out);
-      }
+        crossNamespace: ctx.config.traefikMiddlewares === "crossNamespace",
+        // With traefikBackends "source" across namespaces, with "local" through the ExternalName
+        // mirror.
+        placement: backendPlacement(
+          sourceNamespace,
+          ctx.config.traefikBackends === "source",
+          ctx.branch,
+        ),
+      };
+      const routes = asArray(spec.routes).flatMap((route, i) => {
+        const mapped = isRecord(route) ? mapRoute(route, i, mapping, remarks) : undefined;
+        return mapped === undefined ? [] : [mapped];
+      });
       if (routes.length === 0) return noneLeftAfterHostMapping("route", remarks);
 
       const out: JsonObject = { ...spec, routes };
@@ -191,21 +250,11 @@ function routeKind(opts: RouteKindOptions): SourceKind {
         out.tls = mapTLS(spec.tls, hostCtx, ctx, remarks);
       } else {
         delete out.tls;
-        if (ctx.spec.tldSecretName !== undefined) {
-          remarks.push({
-            reason: Reason.IgnoredAnnotation,
-            message: formatFieldError(
-              fieldError(
-                annotationField(Annotation.tldSecretName),
-                ctx.spec.tldSecretName,
-                `ignored: the ${kind} has no spec.tls, and adding it would make the routes accept only TLS connections`,
-              ),
-            ),
-          });
-        }
+        if (ctx.spec.tldSecretName !== undefined)
+          remarks.push(tlsSecretIgnored(kind, ctx.spec.tldSecretName));
       }
 
-      const metadata = withLocalBackends(metadataOf(source, ctx), placement.local);
+      const metadata = withLocalBackends(metadataOf(source, ctx), mapping.placement.local);
       return { mirror: { apiVersion: ctx.apiVersion, kind, metadata, spec: out }, remarks };
     },
 

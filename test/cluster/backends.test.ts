@@ -111,7 +111,7 @@ async function answerOf(row: string): Promise<KubeObject[]> {
     request: unknown;
   };
   const config = parseConfig(fixture.config ?? { sourceNamespaces: ["develop"] });
-  const answer = computeSync(parseSyncRequest(fixture.request), config).response
+  const answer = computeSync(parseSyncRequest(fixture.request, config), config).response
     .attachments as KubeObject[];
   // The fixtures' key material is a placeholder: the same keys, with real PEM in them.
   for (const obj of answer) {

@@ -1,0 +1,153 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import http, { type IncomingHttpHeaders } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { join } from "node:path";
+
+// Loopback networking shared by the HTTP tests and the bench: a free port, one HTTP client, and
+// the real entry point (`node hooks/server.ts`) as a child process.
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+export interface RequestOptions {
+  method?: string;
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+  /** Omit Content-Length and send the body chunked. */
+  chunked?: boolean;
+  /** A keep-alive agent to reuse connections; default: a connection of its own. */
+  agent?: http.Agent | false;
+}
+
+/** A port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no port assigned");
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address.port;
+}
+
+/** One HTTP request to 127.0.0.1; without `agent`, on its own connection, so none outlives it. */
+export function request(port: number, path: string, opts: RequestOptions = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body !== undefined && !opts.chunked)
+      headers["content-length"] = String(Buffer.byteLength(opts.body));
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: opts.method ?? "GET",
+        headers,
+        agent: opts.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    if (opts.body !== undefined && opts.chunked) {
+      // Several writes, so the server sees Transfer-Encoding: chunked.
+      const buf = Buffer.from(opts.body);
+      const step = 4096;
+      for (let i = 0; i < buf.length; i += step) req.write(buf.subarray(i, i + step));
+    } else if (opts.body !== undefined) {
+      req.write(opts.body);
+    }
+    req.end();
+  });
+}
+
+/** POST of a JSON body (a string is sent as it is). */
+export function postJson(
+  port: number,
+  path: string,
+  body: unknown,
+  opts: RequestOptions = {},
+): Promise<Reply> {
+  return request(port, path, {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...opts,
+    headers: { "content-type": "application/json", ...opts.headers },
+  });
+}
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * `node [nodeArgs] <entry>` with only PATH, LOG_LEVEL=warn and `env` set; the entry point is
+ * hooks/server.ts unless another (the compiled dist/hooks/server.js) is given.
+ */
+export function startServerProcess(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+  entry = join(ROOT, "hooks/server.ts"),
+): ServerProcess {
+  const proc = spawn(process.execPath, [...nodeArgs, entry], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  proc.stdout?.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  proc.stderr?.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { proc, stdout: () => out, stderr: () => err, exit };
+}
+
+/** Rejects when `promise` does not settle within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls /readyz until the server answers 200; fails early when the process exits. */
+export async function waitReady(port: number, child: ServerProcess, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.proc.exitCode !== null)
+      throw new Error(`server exited with ${child.proc.exitCode}: ${child.stderr()}`);
+    try {
+      if ((await request(port, "/readyz")).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`server not ready within ${ms} ms: ${child.stderr()}`);
+}
