@@ -20,9 +20,36 @@ export const Annotation = {
   replicatedFrom: `${PREFIX}replicated-from`,
   /** Read on a target namespace. */
   skip: `${PREFIX}skip`,
-  /** Written by the hook on the parent namespace. */
+  /** Written by the hook on the parent namespace: what needs a person; absent when nothing. */
   status: `${PREFIX}status`,
+  /** Written by the hook on the parent namespace: the hosts its route mirrors serve. */
+  hosts: `${PREFIX}hosts`,
 } as const;
+
+/** Labels the hook writes on the parent namespace. */
+export const Label = {
+  /** The namespace's state (README, Status at a glance): absent, `Synced` or `Degraded`. */
+  state: `${PREFIX}state`,
+} as const;
+
+/** Values of the state label. */
+export const State = {
+  /** Nothing reported, and every mirror the namespace should have was seen in place once. */
+  Synced: "Synced",
+  /** The status annotation lists something that needs a person. */
+  Degraded: "Degraded",
+} as const;
+export type State = (typeof State)[keyof typeof State];
+
+/**
+ * Keys the hook writes on namespaces. They are outputs, never inputs: a namespace selector that
+ * names one is invalid, so what the hook writes can never change which namespaces are targeted.
+ */
+export const NAMESPACE_OUTPUT_KEYS: readonly string[] = [
+  Label.state,
+  Annotation.hosts,
+  Annotation.status,
+];
 
 /** The keys whose presence makes an object a source. */
 export const TARGETING_KEYS = [
@@ -46,6 +73,7 @@ export const SOURCE_KEYS: ReadonlySet<string> = new Set([
   Annotation.replicatedFrom,
   Annotation.skip,
   Annotation.status,
+  Annotation.hosts,
 ]);
 
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
@@ -111,3 +139,8 @@ export const SKIP_REASONS: ReadonlySet<Reason> = new Set([Reason.Conflict, Reaso
 export const STATUS_ENTRY_LIMIT = 50;
 /** Messages in the status are cut to one line of at most this many characters. */
 export const STATUS_MESSAGE_LIMIT = 200;
+/**
+ * At most this many hosts in the hosts annotation, the first in sorted order: at most 51 KiB of
+ * the 256 KiB Kubernetes allows for all of a namespace's annotations.
+ */
+export const HOSTS_LIMIT = 200;

@@ -7,7 +7,12 @@ import { routesOf } from "./kinds/kind.ts";
 import { compareStrings, replicatedFrom } from "./metadata.ts";
 import { RequestError } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
-import { buildStatus, type NamespaceStatus } from "./status.ts";
+import {
+  buildStatus,
+  ineligibleNamespaceMetadata,
+  type NamespaceStatus,
+  namespaceMetadata,
+} from "./status.ts";
 import { isEligibleNamespace, isTargetOf } from "./targeting.ts";
 import type {
   CustomizeRequest,
@@ -24,7 +29,7 @@ import type {
 
 export interface SyncOutcome {
   response: SyncResponse;
-  /** The status written to the namespace; undefined for namespaces that never get mirrors. */
+  /** What the namespace's status reports; undefined for namespaces that never get mirrors. */
   status: NamespaceStatus | undefined;
   /** Uncapped counts, for metrics. */
   counts: {
@@ -58,11 +63,10 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   const kinds = declaredKinds(req.attachmentRules);
   const targetNamespace = req.namespace.metadata.name;
   if (!isEligibleNamespace(targetNamespace, config)) {
-    // No mirrors belong here; null removes a status left from before a config change.
+    // No mirrors belong here; null removes what the hook wrote before a config change.
     return {
       response: {
-        labels: {},
-        annotations: { [Annotation.status]: null },
+        ...ineligibleNamespaceMetadata(),
         attachments: [],
         resyncAfterSeconds: 0,
       },
@@ -281,7 +285,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
     mirrors[k.module.kind] =
       (mirrors[k.module.kind] ?? 0) + desired.filter((d) => d.kind === k).length;
   }
-  const status = buildStatus(mirrors, issues);
+  const status = buildStatus(issues);
   const attachments = desired
     .map((d) => ({ key: objectKey(d.mirror), mirror: d.mirror }))
     .sort((a, b) => compareStrings(a.key, b.key))
@@ -295,8 +299,13 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
   ].sort();
   return {
     response: {
-      labels: {},
-      annotations: { [Annotation.status]: JSON.stringify(status) },
+      ...namespaceMetadata({
+        desired: attachments,
+        observed: req.attachments,
+        status,
+        hosts: desired.flatMap((d) => routesOf(d.kind.module, d.mirror).map((r) => r.host)),
+        labels: req.namespace.metadata.labels,
+      }),
       attachments,
       resyncAfterSeconds: 0,
     },
