@@ -36,7 +36,7 @@ export const Label = {
 export const State = {
   /** Nothing reported, and every mirror the namespace should have was seen in place once. */
   Synced: "Synced",
-  /** The status annotation lists something that needs a person. */
+  /** The status annotation lists a problem (any reason but `Skipped`). */
   Degraded: "Degraded",
 } as const;
 export type State = (typeof State)[keyof typeof State];
@@ -131,6 +131,12 @@ export const Reason = {
   KindNotDeclared: "KindNotDeclared",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/**
+ * Reasons that do not make a namespace `Degraded`: the namespace asked for them. They are still
+ * listed in its status, so a person sees what is not mirrored there.
+ */
+export const REQUESTED_REASONS: ReadonlySet<Reason> = new Set([Reason.Skipped]);
 
 /** Reasons listed under "skipped" in the status: the object was deliberately not mirrored. */
 export const SKIP_REASONS: ReadonlySet<Reason> = new Set([Reason.Conflict, Reason.Skipped]);

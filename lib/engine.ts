@@ -302,7 +302,7 @@ export function computeSync(req: SyncRequest, config: Config): SyncOutcome {
       ...namespaceMetadata({
         desired: attachments,
         observed: req.attachments,
-        status,
+        issues,
         hosts: desired.flatMap((d) => routesOf(d.kind.module, d.mirror).map((r) => r.host)),
         labels: req.namespace.metadata.labels,
       }),

@@ -2,6 +2,7 @@ import {
   Annotation,
   HOSTS_LIMIT,
   Label,
+  REQUESTED_REASONS,
   SKIP_REASONS,
   STATUS_ENTRY_LIMIT,
   STATUS_MESSAGE_LIMIT,
@@ -12,15 +13,16 @@ import { compareStrings } from "./metadata.ts";
 import type { Issue, KubeObject, ObjectMap } from "./types.ts";
 
 // What the hook writes on a namespace (docs/design.md, Status and reasons): the state label, the
-// hosts annotation and the status annotation. Each is a pure function of the request, and changes
-// only when there is something new to tell a person or a pipeline; a change that only creates,
-// updates or deletes mirrors writes nothing to the namespace.
+// hosts annotation and the status annotation, decided from plain data of one sync request. They
+// change only when there is something new to tell a person or a pipeline, so a change that only
+// creates, updates or deletes mirrors writes nothing to the namespace.
 //
-// Metacontroller merges the answer's `labels` and `annotations` into the namespace key by key
-// (`null` deletes a key, keys left out are untouched) and updates the namespace only when that
-// changes something. So every answer names all three keys, with a value or `null`: the namespace
-// then converges to a function of the request, and `null` for a key that is not there costs
-// nothing.
+// Metacontroller (pkg/controller/decorator/controller.go, syncParentObject and updateStringMap)
+// merges the answer's `labels` and `annotations` into the namespace key by key: a value sets the
+// key, `null` deletes it, a key left out is untouched. It updates the namespace only when that
+// changed something. So every answer names all three keys, with a value or `null`: the namespace
+// converges to what the request implies whatever it held before, and `null` for a key that is not
+// there costs nothing.
 
 /** What needs a person in one namespace. Only issues: mirrors are not counted. */
 export interface NamespaceStatus {
@@ -47,7 +49,8 @@ export interface NamespaceFacts {
   desired: readonly KubeObject[];
   /** Our attachments as Metacontroller observed them (the request's `attachments`). */
   observed: ObjectMap;
-  status: NamespaceStatus;
+  /** Everything reported for the namespace, in any order. */
+  issues: readonly Issue[];
   /** Hosts the desired route mirrors serve, in any order, repeats allowed. */
   hosts: readonly string[];
   /** The namespace's labels in the request. */
@@ -134,24 +137,31 @@ export function allObserved(desired: readonly KubeObject[], observed: ObjectMap)
   return desired.every((d) => present.has(attachmentKey(d)));
 }
 
+/** True when something reported needs a person: any reason the namespace did not ask for. */
+export function hasProblems(issues: readonly Issue[]): boolean {
+  return issues.some((i) => !REQUESTED_REASONS.has(i.reason));
+}
+
 /**
- * The state label's value. `Degraded` while anything is reported. Otherwise `Synced` is kept once
- * reached, so later source changes do not touch the namespace; it is reached when every mirror
- * the namespace should have has been observed in place (a namespace with none gets no label).
- * `null` (delete) otherwise: before the mirrors are in place, and when `Degraded` clears on a
- * namespace whose mirrors are not all in place yet (it becomes `Synced` once they are).
+ * The state label's value. `Degraded` while a problem is reported. Once the namespace has a
+ * state, it is `Synced` whenever nothing is: later source changes do not touch the namespace, and
+ * the label never goes back to absent. The first state of a namespace with no problem is `Synced`,
+ * once every mirror it should have has been observed in place; until then `null`, so nothing is
+ * written (a namespace that should have no mirror never gets a state).
  */
 export function namespaceState(facts: NamespaceFacts): State | null {
-  if (reportsAnything(facts.status)) return State.Degraded;
-  if (facts.labels?.[Label.state] === State.Synced) return State.Synced;
+  if (hasProblems(facts.issues)) return State.Degraded;
+  const current = facts.labels?.[Label.state];
+  if (current === State.Synced || current === State.Degraded) return State.Synced;
   const inPlace = facts.desired.length > 0 && allObserved(facts.desired, facts.observed);
   return inPlace ? State.Synced : null;
 }
 
 /**
- * The answer's labels and annotations for an eligible namespace. The hosts are published with the
- * state: none while the state is absent, so a new namespace gets its first write only once its
- * mirrors are in place (label and hosts together).
+ * The answer's labels and annotations for an eligible namespace. The status is there whenever it
+ * lists something. The hosts are written with the state: none while it is absent, so a new
+ * namespace with nothing to report gets one write, the label and the hosts together, once its
+ * mirrors are in place.
  */
 export function namespaceMetadata(facts: NamespaceFacts): NamespaceMetadata {
   const state = namespaceState(facts);
@@ -159,12 +169,12 @@ export function namespaceMetadata(facts: NamespaceFacts): NamespaceMetadata {
     labels: { [Label.state]: state },
     annotations: {
       [Annotation.hosts]: state === null ? null : hostsAnnotation(facts.hosts),
-      [Annotation.status]: statusAnnotation(facts.status),
+      [Annotation.status]: statusAnnotation(buildStatus(facts.issues)),
     },
   };
 }
 
-/** For a namespace that never gets mirrors: removes whatever the hook wrote before. */
+/** For a namespace that never gets mirrors: removes whatever the hook wrote before, if anything. */
 export function ineligibleNamespaceMetadata(): NamespaceMetadata {
   return {
     labels: { [Label.state]: null },
