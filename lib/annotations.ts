@@ -128,13 +128,7 @@ export function parseSourceAnnotations(
     }
     const output = namedOutputKey(r.value);
     if (output === undefined) return r.value;
-    errors.push(
-      fieldError(
-        annotationField(key),
-        v,
-        `names ${output}, which kube-external-sync writes on namespaces and never reads: select on a label or annotation of your own (for example ${PREFIX}branch)`,
-      ),
-    );
+    errors.push(fieldError(annotationField(key), v, `${output} is written by the hook`));
     return undefined;
   }
   function subdomain(key: string): string | undefined {
