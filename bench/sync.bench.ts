@@ -313,9 +313,7 @@ function buildRequest(sources: number): Workload {
       labels: {
         "kubernetes.io/metadata.name": TARGET,
         "kube-external-sync.io/branch": "true",
-      },
-      annotations: {
-        "kube-external-sync.io/status": '{"mirrors":{},"skipped":[],"invalid":[],"omitted":0}',
+        "kube-external-sync.io/state": "Synced",
       },
     },
     spec: { finalizers: ["kubernetes"] },

@@ -17,12 +17,12 @@ import type { Issue, KubeObject, ObjectMap } from "./types.ts";
 // change only when there is something new to tell a person or a pipeline, so a change that only
 // creates, updates or deletes mirrors writes nothing to the namespace.
 //
-// Metacontroller (pkg/controller/decorator/controller.go, syncParentObject and updateStringMap)
-// merges the answer's `labels` and `annotations` into the namespace key by key: a value sets the
-// key, `null` deletes it, a key left out is untouched. It updates the namespace only when that
-// changed something. So every answer names all three keys, with a value or `null`: the namespace
-// converges to what the request implies whatever it held before, and `null` for a key that is not
-// there costs nothing.
+// Metacontroller's DecoratorController (its syncParentObject and updateStringMap; docs/design.md,
+// How Metacontroller applies them) merges the answer's `labels` and `annotations` into the
+// namespace key by key: a value sets the key, `null` deletes it, a key left out is untouched. It
+// updates the namespace only when that changed something. So every answer names all three keys,
+// with a value or `null`: the namespace converges to what the request implies whatever it held
+// before, and `null` for a key that is not there costs nothing.
 
 /** What needs a person in one namespace. Only issues: mirrors are not counted. */
 export interface NamespaceStatus {
