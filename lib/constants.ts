@@ -146,7 +146,7 @@ export const STATUS_ENTRY_LIMIT = 50;
 /** Messages in the status are cut to one line of at most this many characters. */
 export const STATUS_MESSAGE_LIMIT = 200;
 /**
- * At most this many hosts in the hosts annotation, the first in sorted order: at most 51 KiB of
+ * At most this many hosts in the hosts annotation, the first in sorted order: at most about 50 kB of
  * the 256 KiB Kubernetes allows for all of a namespace's annotations.
  */
 export const HOSTS_LIMIT = 200;
