@@ -70,6 +70,10 @@ function load(hook: Hook, file: string): Fixture {
   assert.equal(typeof fixture.description, "string", `${file}: description is required`);
   assert.ok(fixture.request !== undefined, `${file}: request is required`);
   assert.ok(fixture.expect !== undefined, `${file}: expect is required`);
+  assert.ok(
+    !("status" in fixture.expect),
+    `${file}: expect.status is the old form; expect.labels and expect.annotations replace it`,
+  );
   return fixture;
 }
 
