@@ -289,10 +289,7 @@ export function buildRequest(sources: number): Workload {
   const parentUid = uid();
   const parent = namespace(TARGET, {
     uid: parentUid,
-    labels: { "kube-external-sync.io/branch": "true" },
-    annotations: {
-      "kube-external-sync.io/status": '{"mirrors":{},"skipped":[],"invalid":[],"omitted":0}',
-    },
+    labels: { "kube-external-sync.io/branch": "true", "kube-external-sync.io/state": "Synced" },
   });
 
   const ingressCount = Math.max(1, Math.round(sources * 0.2));

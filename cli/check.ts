@@ -1,6 +1,6 @@
 import { isMirror, parseSkipList, parseSourceAnnotations } from "../lib/annotations.ts";
 import { type Config, ConfigError, parseConfig } from "../lib/config.ts";
-import { Annotation, PREFIX, TARGETING_KEYS } from "../lib/constants.ts";
+import { Annotation, NAMESPACE_OUTPUT_KEYS, PREFIX, TARGETING_KEYS } from "../lib/constants.ts";
 import { type FieldError, formatFieldError } from "../lib/errors.ts";
 import { KINDS, splitApiVersion } from "../lib/kinds/index.ts";
 import type { KubeObject } from "../lib/types.ts";
@@ -28,7 +28,7 @@ export function formatProblem(p: Problem): string {
 
 /** Keys the hook writes on namespaces and mirrors: never user input, never a problem. */
 const WRITTEN_BY_HOOK: ReadonlySet<string> = new Set([
-  Annotation.status,
+  ...NAMESPACE_OUTPUT_KEYS,
   Annotation.replicatedFrom,
 ]);
 const KIND_NAMES = [...new Set(KINDS.map((k) => k.kind))];

@@ -3,6 +3,7 @@ import {
   DECORATOR_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  NAMESPACE_OUTPUT_KEYS,
   PREFIX,
   SOURCE_KEYS,
   TARGETING_KEYS,
@@ -53,6 +54,15 @@ export function isMirror(obj: KubeObject): boolean {
 export function isSource(obj: KubeObject): boolean {
   const a = obj.metadata.annotations;
   return a !== undefined && TARGETING_KEYS.some((k) => a[k] !== undefined) && !isMirror(obj);
+}
+
+/**
+ * The first key the hook writes on namespaces that `selector` names. Selecting on one would make
+ * targeting depend on the hook's own output: a namespace could gain or lose mirrors, and its
+ * label flap, because of what the previous answer wrote.
+ */
+function namedOutputKey(selector: Selector): string | undefined {
+  return selector.requirements.find((r) => NAMESPACE_OUTPUT_KEYS.includes(r.key))?.key;
 }
 
 const NO_STRIP: StripList = { all: false, keys: new Set() };
@@ -141,8 +151,13 @@ function parseOurAnnotations(
     const v = get(key);
     if (v === undefined) return undefined;
     const r = parseSelector(v, annotationField(key), mode);
-    if (r.ok) return r.value;
-    errors.push(...r.errors);
+    if (!r.ok) {
+      errors.push(...r.errors);
+      return undefined;
+    }
+    const output = namedOutputKey(r.value);
+    if (output === undefined) return r.value;
+    errors.push(fieldError(annotationField(key), v, `${output} is written by the hook`));
     return undefined;
   }
   function subdomain(key: string): string | undefined {

@@ -25,9 +25,36 @@ export const Annotation = {
   localBackends: `${PREFIX}local-backends`,
   /** Read on a target namespace. */
   skip: `${PREFIX}skip`,
-  /** Written by the hook on the parent namespace. */
+  /** Written by the hook on the parent namespace: what needs a person; absent when nothing. */
   status: `${PREFIX}status`,
+  /** Written by the hook on the parent namespace: the hosts its route mirrors serve. */
+  hosts: `${PREFIX}hosts`,
 } as const;
+
+/** Labels the hook writes on the parent namespace. */
+export const Label = {
+  /** The namespace's state (README, Status at a glance): absent, `Synced` or `Degraded`. */
+  state: `${PREFIX}state`,
+} as const;
+
+/** Values of the state label. */
+export const State = {
+  /** Nothing reported, and every mirror the namespace should have was seen in place once. */
+  Synced: "Synced",
+  /** The status annotation lists a problem (any reason but `Skipped`). */
+  Degraded: "Degraded",
+} as const;
+export type State = (typeof State)[keyof typeof State];
+
+/**
+ * Keys the hook writes on namespaces. They are outputs, never inputs: a namespace selector that
+ * names one is invalid, so what the hook writes can never change which namespaces are targeted.
+ */
+export const NAMESPACE_OUTPUT_KEYS: readonly string[] = [
+  Label.state,
+  Annotation.hosts,
+  Annotation.status,
+];
 
 /** The keys whose presence makes an object a source. */
 export const TARGETING_KEYS = [
@@ -52,6 +79,7 @@ export const SOURCE_KEYS: ReadonlySet<string> = new Set([
   Annotation.localBackends,
   Annotation.skip,
   Annotation.status,
+  Annotation.hosts,
 ]);
 
 /** The only Secret type that is mirrored (README, TLS Secret mirrors); every other is refused. */
@@ -123,6 +151,12 @@ export const Reason = {
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
+/**
+ * Reasons that do not make a namespace `Degraded`: the namespace asked for them. They are still
+ * listed in its status, so a person sees what is not mirrored there.
+ */
+export const REQUESTED_REASONS: ReadonlySet<Reason> = new Set([Reason.Skipped]);
+
 /** Reasons listed under "skipped" in the status: the object was deliberately not mirrored. */
 export const SKIP_REASONS: ReadonlySet<Reason> = new Set([Reason.Conflict, Reason.Skipped]);
 
@@ -130,3 +164,8 @@ export const SKIP_REASONS: ReadonlySet<Reason> = new Set([Reason.Conflict, Reaso
 export const STATUS_ENTRY_LIMIT = 50;
 /** Messages in the status are cut to one line of at most this many characters. */
 export const STATUS_MESSAGE_LIMIT = 200;
+/**
+ * At most this many hosts in the hosts annotation, the first in sorted order: at most about 50 kB of
+ * the 256 KiB Kubernetes allows for all of a namespace's annotations.
+ */
+export const HOSTS_LIMIT = 200;

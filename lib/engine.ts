@@ -14,7 +14,12 @@ import { type CompanionKind, type MirrorContext, routesOf, type SourceKind } fro
 import { compareStrings, replicatedFrom } from "./metadata.ts";
 import type { CustomizeInput, SyncInput } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
-import { buildStatus, type NamespaceStatus } from "./status.ts";
+import {
+  buildStatus,
+  ineligibleNamespaceMetadata,
+  type NamespaceStatus,
+  namespaceMetadata,
+} from "./status.ts";
 import { isEligibleNamespace, isTargetOf } from "./targeting.ts";
 import type {
   CustomizeResponse,
@@ -35,7 +40,7 @@ import type {
 
 export interface SyncOutcome {
   response: SyncResponse;
-  /** The status written to the namespace; undefined for namespaces that never get mirrors. */
+  /** What the namespace's status reports; undefined for namespaces that never get mirrors. */
   status: NamespaceStatus | undefined;
   /** Uncapped counts, for metrics. */
   counts: {
@@ -68,17 +73,12 @@ export function computeSync(input: SyncInput, config: Config): SyncOutcome {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stage 1: the namespace. An ineligible one gets nothing, and null removes a status left from
+// Stage 1: the namespace. An ineligible one gets nothing, and null removes what the hook wrote
 // before a config change.
 
 function ineligibleOutcome(): SyncOutcome {
   return {
-    response: {
-      labels: {},
-      annotations: { [Annotation.status]: null },
-      attachments: [],
-      resyncAfterSeconds: 0,
-    },
+    response: { ...ineligibleNamespaceMetadata(), attachments: [], resyncAfterSeconds: 0 },
     status: undefined,
     counts: { mirrors: {}, conflicts: 0, invalidSources: 0, invalidSourceIds: [] },
   };
@@ -535,15 +535,20 @@ function answer(
   invalidIds: string[],
 ): SyncOutcome {
   const mirrors = mirrorCounts(input.kinds, desired);
-  const status = buildStatus(mirrors, issues);
+  const status = buildStatus(issues);
   const attachments = desired
     .map((d) => ({ key: objectKey(d.object), object: d.object }))
     .sort((a, b) => compareStrings(a.key, b.key))
     .map((d) => d.object);
   return {
     response: {
-      labels: {},
-      annotations: { [Annotation.status]: JSON.stringify(status) },
+      ...namespaceMetadata({
+        desired: attachments,
+        observed: input.attachments,
+        issues,
+        hosts: desired.flatMap((d) => routesOf(d.kind.module, d.object).map((r) => r.host)),
+        labels: input.namespace.metadata.labels,
+      }),
       attachments,
       resyncAfterSeconds: 0,
     },

@@ -525,6 +525,32 @@ describe("check", () => {
     );
   });
 
+  test("a namespace exported from the cluster: the keys the hook wrote are not reported", () => {
+    const exported = file(
+      "exported-namespace.yaml",
+      [
+        "apiVersion: v1",
+        "kind: Namespace",
+        "metadata:",
+        "  name: feature-x",
+        "  labels:",
+        "    kube-external-sync.io/state: Degraded",
+        "  annotations:",
+        "    kube-external-sync.io/hosts: api.feature-x.example.com",
+        `    kube-external-sync.io/status: '{"skipped":[],"invalid":[]}'`,
+        "    kube-external-sync.io/skip: api",
+        "    kube-external-sync.io/hots: typo",
+        "",
+      ].join("\n"),
+    );
+    const r = cli(["check", "-f", exported]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    // Only the user's typo is reported; hosts and status (and the state label) are the hook's.
+    assert.deepEqual(r.stdout.trim().split("\n"), [
+      `${exported}:11: warning: Namespace feature-x: metadata.annotations[kube-external-sync.io/hots]: unknown annotation on a Namespace (only kube-external-sync.io/skip); ignored`,
+    ]);
+  });
+
   test("malformed YAML is reported with its line and the other files are still checked", () => {
     const malformed = file(
       "check-malformed.yaml",

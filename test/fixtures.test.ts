@@ -15,8 +15,10 @@
  *     "request": { ... },         // the complete request body exactly as Metacontroller sends it
  *     "expect": one of
  *       { "response": { ... } }   // the exact, complete hook response
- *       { "attachments": [ ... ], // sync only: the exact attachment list, in order, and
- *         "status": { ... } }     //   the parsed kube-external-sync.io/status annotation, exact
+ *       { "attachments": [ ... ], // sync only: the exact attachment list, in order,
+ *         "labels": { ... },      //   the exact labels of the answer, and
+ *         "annotations": { ... } }//   its exact annotations, with the value of
+ *                                 //   kube-external-sync.io/status parsed (null when deleted)
  *       { "error": "..." }        // a substring of the RequestError message (a non-200 answer)
  *   }
  *
@@ -33,6 +35,7 @@ import { Annotation } from "../lib/constants.ts";
 import { computeCustomize, computeSync } from "../lib/engine.ts";
 import { KINDS, splitApiVersion } from "../lib/kinds/index.ts";
 import { parseCustomizeRequest, parseSyncRequest, RequestError } from "../lib/request.ts";
+import type { SyncResponse } from "../lib/types.ts";
 
 /** The suite fails when it finds fewer fixtures than this: a runner that finds nothing is broken. */
 const MIN_FIXTURES = 40;
@@ -46,7 +49,10 @@ interface Fixture {
   config?: unknown;
   podNamespace?: string;
   request: unknown;
-  expect: { response: unknown } | { attachments: unknown[]; status: unknown } | { error: string };
+  expect:
+    | { response: unknown }
+    | { attachments: unknown[]; labels: unknown; annotations: unknown }
+    | { error: string };
 }
 
 function fixtureFiles(hook: Hook): string[] {
@@ -64,6 +70,10 @@ function load(hook: Hook, file: string): Fixture {
   assert.equal(typeof fixture.description, "string", `${file}: description is required`);
   assert.ok(fixture.request !== undefined, `${file}: request is required`);
   assert.ok(fixture.expect !== undefined, `${file}: expect is required`);
+  assert.ok(
+    !("status" in fixture.expect),
+    `${file}: expect.status is the old form; expect.labels and expect.annotations replace it`,
+  );
   return fixture;
 }
 
@@ -148,12 +158,20 @@ function check(hook: Hook, file: string): void {
     assert.deepStrictEqual(result, expect.response);
     return;
   }
-  assert.equal(hook, "sync", "the attachments/status form is for sync fixtures");
-  const response = result as { annotations: Record<string, string | null>; attachments: unknown };
+  assert.equal(hook, "sync", "the attachments/labels/annotations form is for sync fixtures");
+  const response = result as SyncResponse;
   assert.deepStrictEqual(response.attachments, expect.attachments);
-  assert.deepStrictEqual(Object.keys(response.annotations), [Annotation.status]);
-  const status = response.annotations[Annotation.status];
-  assert.deepStrictEqual(typeof status === "string" ? JSON.parse(status) : status, expect.status);
+  assert.deepStrictEqual(response.labels, expect.labels);
+  assert.deepStrictEqual(readableAnnotations(response.annotations), expect.annotations);
+}
+
+/** The answer's annotations with the status annotation's JSON parsed, as fixtures spell it. */
+function readableAnnotations(annotations: SyncResponse["annotations"]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(annotations)) {
+    out[key] = key === Annotation.status && typeof value === "string" ? JSON.parse(value) : value;
+  }
+  return out;
 }
 
 const hooks: Hook[] = ["sync", "customize"];

@@ -40,6 +40,8 @@ const CONFIG = parseConfig({
   sourceSelector: "",
 });
 const STATUS_ANNOTATION = "kube-external-sync.io/status";
+const HOSTS_ANNOTATION = "kube-external-sync.io/hosts";
+const STATE_LABEL = "kube-external-sync.io/state";
 
 type Json = Record<string, unknown>;
 const syncRequest = (): Json => JSON.parse(SYNC_TEXT) as Json;
@@ -149,7 +151,7 @@ describe("hook server in-process (createApp on loopback)", () => {
   });
   after(() => srv.close());
 
-  test("POST /sync with the example answers 200 with 4 mirrors and the status annotation", async () => {
+  test("POST /sync with the example answers 200 with 4 mirrors and nothing to write on the namespace", async () => {
     const body = assertJson(await postJson(srv.port, "/sync", SYNC_TEXT));
     const attachments = body.attachments as Json[];
     assert.equal(attachments.length, 4);
@@ -164,10 +166,9 @@ describe("hook server in-process (createApp on loopback)", () => {
       "Service/example-web",
       "Service/postgres",
     ]);
-    const annotations = body.annotations as Record<string, string>;
-    assert.equal(typeof annotations[STATUS_ANNOTATION], "string");
-    const status = JSON.parse(annotations[STATUS_ANNOTATION] as string) as Json;
-    assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
+    // A new namespace with nothing to report: no state until the mirrors are observed, no status.
+    assert.deepEqual(body.labels, { [STATE_LABEL]: null });
+    assert.deepEqual(body.annotations, { [HOSTS_ANNOTATION]: null, [STATUS_ANNOTATION]: null });
     assert.equal("status" in body, false, "a DecoratorController must never return status");
   });
 

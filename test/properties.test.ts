@@ -22,6 +22,8 @@ import { controller } from "./support/builders.ts";
 const P = "kube-external-sync.io/";
 const REPLICATED_FROM = `${P}replicated-from`;
 const STATUS = `${P}status`;
+const HOSTS = `${P}hosts`;
+const STATE = `${P}state`;
 const SKIP = `${P}skip`;
 const DECORATOR = "metacontroller.k8s.io/decorator-controller";
 const MANAGED_BY = "app.kubernetes.io/managed-by";
@@ -795,6 +797,24 @@ function deepFreeze<T>(o: T): T {
 /** Scenarios whose target namespace is eligible, so mirrors are possible. */
 const eligibleScenarioArb = scenarioArb.filter((s) => isEligible(s, s.nsName));
 
+/**
+ * The same without what always needs a person (bad or unknown annotations, unmanaged objects,
+ * skips), so that many namespaces have nothing to report and reach the Synced state.
+ */
+const tidyScenarioArb = eligibleScenarioArb.map((s) => {
+  const bad = (key: string, value: string) =>
+    key === `${P}keep-owner-references` ||
+    key === `${P}replicate-too` ||
+    (BAD[key.slice(P.length)] ?? []).includes(value);
+  const sources = s.sources.map((src) => ({
+    ...src,
+    annotations: Object.fromEntries(Object.entries(src.annotations).filter(([k, v]) => !bad(k, v))),
+  }));
+  const { [SKIP]: _skip, ...nsAnnotations } = s.nsAnnotations;
+  return { ...s, sources, nsAnnotations, existing: s.existing.filter((e) => e.ours) };
+});
+const someScenarioArb = fc.oneof(eligibleScenarioArb, tidyScenarioArb);
+
 // Sized so the whole file runs in a few seconds on two cores; PROPERTY_RUNS=20000 to hunt bugs.
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 500);
 
@@ -819,23 +839,84 @@ test("a. deterministic: same request twice, and in any key order, gives byte-ide
 // ---------------------------------------------------------------------------------------------
 // b. Idempotent
 
-test("b. fixed point: feeding the applied answer back gives the same answer", () => {
+/**
+ * True when Metacontroller would update the namespace for `resp`: it merges the answer's labels
+ * and annotations key by key (null deletes) and writes only when that changes something.
+ */
+function writesNamespace(raw: RawRequest, resp: SyncResponse): boolean {
+  const changes = (
+    current: Record<string, string> | undefined,
+    wanted: Record<string, string | null>,
+  ): boolean =>
+    Object.entries(wanted).some(([k, v]) =>
+      v === null ? current?.[k] !== undefined : current?.[k] !== v,
+    );
+  return (
+    changes(raw.object.metadata.labels, resp.labels) ||
+    changes(raw.object.metadata.annotations, resp.annotations)
+  );
+}
+
+test("b. fixed point: once the answer is applied, the next answer is the same and writes nothing", () => {
   let withMirrors = 0;
+  let synced = 0;
   fc.assert(
-    fc.property(eligibleScenarioArb, (s) => {
+    fc.property(someScenarioArb, (s) => {
       const config = configOf(s);
       const raw = buildRequest(s);
       const first = sync(raw, config);
       if (first.attachments.length > 0) withMirrors++;
       const raw2 = feedback(raw, first);
       const second = sync(raw2, config);
-      assert.equal(JSON.stringify(second), JSON.stringify(first));
-      const third = sync(feedback(raw2, second), config);
-      assert.equal(JSON.stringify(third), JSON.stringify(first));
+      // The mirrors are settled at once; the namespace may learn that they are in place.
+      assert.equal(JSON.stringify(second.attachments), JSON.stringify(first.attachments));
+      const raw3 = feedback(raw2, second);
+      const third = sync(raw3, config);
+      assert.equal(JSON.stringify(third), JSON.stringify(second));
+      assert.equal(writesNamespace(raw3, third), false, "an unchanged cluster is written again");
+      // A new namespace is written at most once on its way there: no flapping label.
+      const writes = Number(writesNamespace(raw, first)) + Number(writesNamespace(raw2, second));
+      assert.ok(writes <= 1, `the namespace was written ${writes} times`);
+      if (second.labels[STATE] === "Synced") synced++;
     }),
     { numRuns: RUNS },
   );
   assert.ok(withMirrors > RUNS / 10, `only ${withMirrors} of ${RUNS} runs produced mirrors`);
+  assert.ok(synced > RUNS / 50, `only ${synced} of ${RUNS} runs reached Synced`);
+});
+
+test("b. once Synced, removing sources with nothing to report writes at most the hosts", () => {
+  let checked = 0;
+  fc.assert(
+    fc.property(tidyScenarioArb, fc.nat(), (s, pick) => {
+      const config = configOf(s);
+      const raw = buildRequest(s);
+      const raw2 = feedback(raw, sync(raw, config));
+      const settled = feedback(raw2, sync(raw2, config));
+      if (settled.object.metadata.labels?.[STATE] !== "Synced") return;
+      // Delete some sources: every n-th object in the source namespaces.
+      const next = structuredClone(settled);
+      const step = (pick % 3) + 1;
+      for (const group of Object.values(next.related)) {
+        Object.keys(group)
+          .filter((k) => !k.startsWith(`${s.nsName}/`))
+          .forEach((k, i) => {
+            if (i % step === 0) delete group[k];
+          });
+      }
+      const after = sync(next, config);
+      if (after.annotations[STATUS] !== null) return;
+      checked++;
+      assert.equal(after.labels[STATE], "Synced");
+      const { [HOSTS]: hosts, ...rest } = after.annotations;
+      assert.equal(writesNamespace(next, { ...after, annotations: rest }), false);
+      if (hosts === next.object.metadata.annotations?.[HOSTS]) {
+        assert.equal(writesNamespace(next, after), false);
+      }
+    }),
+    { numRuns: RUNS },
+  );
+  assert.ok(checked > RUNS / 100, `only ${checked} of ${RUNS} runs removed sources from Synced`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -962,6 +1043,31 @@ test("e. every host and externalName is valid DNS, and every mirror is named aft
 // ---------------------------------------------------------------------------------------------
 // f. Response shape
 
+/** The state label, hosts and status an eligible namespace gets agree with each other. */
+function checkNamespaceOutputs(resp: SyncResponse): void {
+  const status = resp.annotations[STATUS] ?? null;
+  const hosts = resp.annotations[HOSTS] ?? null;
+  assert.ok([null, "Synced", "Degraded"].includes(resp.labels[STATE] ?? null));
+  const parsed = JSON.parse(status ?? "{}") as Record<string, { reason: string }[]>;
+  const listed = [...(parsed.skipped ?? []), ...(parsed.invalid ?? [])];
+  if (status !== null) {
+    assert.ok(!("mirrors" in parsed), "the status counts nothing");
+    assert.ok(listed.length > 0, "a status is written only with something to say");
+    assert.ok(status.length < 64 * 1024, "status annotation is not capped");
+  }
+  // Degraded exactly when the status lists a problem; a skip the namespace asked for is none.
+  // (With entries omitted, the unlisted ones may hold the problem.)
+  if (!("omitted" in parsed)) {
+    const problems = listed.some((i) => i.reason !== "Skipped");
+    assert.equal(resp.labels[STATE] === "Degraded", problems, `state with status ${status}`);
+  }
+  if (hosts !== null) {
+    const list = hosts.split(",");
+    assert.ok(list.every(isHost), hosts);
+    assert.deepEqual(list, [...new Set(list)].sort(), "hosts are sorted and distinct");
+  }
+}
+
 test("f. mirrors use the request namespace and the declared apiVersion; no status field", () => {
   fc.assert(
     fc.property(scenarioArb, (s) => {
@@ -983,15 +1089,15 @@ test("f. mirrors use the request namespace and the declared apiVersion; no statu
           assert.ok(!(f in a.metadata), `${a.kind}/${a.metadata.name} carries ${f}`);
         }
       }
-      assert.deepEqual(resp.labels, {});
-      assert.deepEqual(Object.keys(resp.annotations), [STATUS]);
-      const status = resp.annotations[STATUS];
+      // Every answer names each key the hook writes on a namespace, with a value or null.
+      assert.deepEqual(Object.keys(resp.labels), [STATE]);
+      assert.deepEqual(Object.keys(resp.annotations), [HOSTS, STATUS]);
       if (isEligible(s, s.nsName)) {
-        assert.equal(typeof status, "string");
-        JSON.parse(status as string);
-        assert.ok((status as string).length < 64 * 1024, "status annotation is not capped");
+        checkNamespaceOutputs(resp);
       } else {
-        assert.equal(status, null); // removes a status left from before a config change
+        // Removes whatever the hook wrote before a config change.
+        assert.deepEqual(resp.labels, { [STATE]: null });
+        assert.deepEqual(resp.annotations, { [HOSTS]: null, [STATUS]: null });
       }
     }),
     { numRuns: RUNS },
@@ -1162,9 +1268,11 @@ test("h. parseHostTemplate never throws; an accepted template names {namespace}"
 test("generators cover mirrors, conflicts, skips, invalid sources and kept mirrors", () => {
   const seen = new Set<string>();
   fc.assert(
-    fc.property(eligibleScenarioArb, (s) => {
-      const resp = sync(buildRequest(s), configOf(s));
+    fc.property(someScenarioArb, (s) => {
+      const raw = buildRequest(s);
+      const resp = sync(raw, configOf(s));
       for (const a of resp.attachments) seen.add(`mirror:${a.kind}`);
+      seen.add(`state:${sync(feedback(raw, resp), configOf(s)).labels[STATE]}`);
       const status = JSON.parse(resp.annotations[STATUS] ?? "{}") as {
         skipped?: { reason: string; message: string }[];
         invalid?: { reason: string; message: string }[];
@@ -1179,6 +1287,9 @@ test("generators cover mirrors, conflicts, skips, invalid sources and kept mirro
   for (const want of [
     "mirror:Service",
     "mirror:Ingress",
+    "state:Synced",
+    "state:Degraded",
+    "state:null",
     "Conflict",
     "Skipped",
     "InvalidAnnotation",
