@@ -3,7 +3,7 @@ import type { Config } from "./config.ts";
 import { Annotation, TLS_SECRET_TYPE } from "./constants.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
 import { whyNotMirrored } from "./kinds/secret.ts";
-import { replicatedFrom } from "./metadata.ts";
+import { type AttachmentParent, observedAttachment, replicatedFrom } from "./metadata.ts";
 import type { SyncInput } from "./request.ts";
 import { isTargetOf } from "./targeting.ts";
 import type { KubeObject, ObjectsByName } from "./types.ts";
@@ -36,14 +36,22 @@ function declaredCore(kinds: readonly DeclaredKind[], kind: string): DeclaredKin
   return kinds.find((k) => k.module.group === "" && k.module.kind === kind);
 }
 
-/** The names of the Services in `namespace` that are not in our attachments. */
+/** The parent of the sync, as Metacontroller's child test reads it. */
+function parentOf(input: SyncInput): AttachmentParent {
+  return { uid: input.namespace.metadata.uid, controllerName: input.controllerName };
+}
+
+/**
+ * The names of the Services in `namespace` that are not ours: neither in our attachments nor
+ * passing Metacontroller's child test (a mirror just created, not yet in the attachments).
+ */
 function ownServiceNames(input: SyncInput, key: string, namespace: string): Set<string> {
-  const ours = input.attachments[key] ?? {};
+  const groups = { attachments: input.attachments[key] ?? {}, related: input.related[key] ?? {} };
+  const parent = parentOf(input);
   const names = new Set<string>();
-  for (const service of objectsIn(input.related[key] ?? {}, namespace)) {
-    if (ours[`${namespace}/${service.metadata.name}`] === undefined) {
-      names.add(service.metadata.name);
-    }
+  for (const service of objectsIn(groups.related, namespace)) {
+    const at = `${namespace}/${service.metadata.name}`;
+    if (observedAttachment(groups, at, parent) === undefined) names.add(service.metadata.name);
   }
   return names;
 }
@@ -53,8 +61,9 @@ interface SecretDecisions {
   input: SyncInput;
   namespace: string;
   skip: SkipList;
-  related: ObjectsByName;
-  ours: ObjectsByName;
+  /** The Secrets group of the request's attachments and related. */
+  groups: { attachments: ObjectsByName; related: ObjectsByName };
+  parent: AttachmentParent;
   /** Names a source already claimed: later source namespaces offering them are in conflict. */
   claimed: Set<string>;
   mirrored: Set<string>;
@@ -71,7 +80,7 @@ function isSelectedSource(object: KubeObject, config: Config): boolean {
 /** Fail static, as the engine: an existing mirror of a source with invalid annotations is kept. */
 function keepExistingSecret(source: KubeObject, sourceNamespace: string, d: SecretDecisions): void {
   const name = source.metadata.name;
-  const existing = d.ours[`${d.namespace}/${name}`];
+  const existing = observedAttachment(d.groups, `${d.namespace}/${name}`, d.parent);
   const kept =
     existing !== undefined &&
     replicatedFrom(existing) === `${sourceNamespace}/${name}` &&
@@ -94,7 +103,8 @@ function decideSecret(source: KubeObject, sourceNamespace: string, d: SecretDeci
   d.claimed.add(name);
   if (d.skip.skips("Secret", name)) return;
   const at = `${d.namespace}/${name}`;
-  const unmanaged = d.related[at] !== undefined && d.ours[at] === undefined;
+  const unmanaged =
+    d.groups.related[at] !== undefined && observedAttachment(d.groups, at, d.parent) === undefined;
   if (!unmanaged && whyNotMirrored(source) === undefined) d.mirrored.add(name);
 }
 
@@ -115,13 +125,13 @@ function mirroredTLSSecretNames(
     input,
     namespace,
     skip,
-    related: input.related[key] ?? {},
-    ours: input.attachments[key] ?? {},
+    groups: { attachments: input.attachments[key] ?? {}, related: input.related[key] ?? {} },
+    parent: parentOf(input),
     claimed: new Set(),
     mirrored: new Set(),
   };
   for (const sourceNamespace of config.sourceNamespaces) {
-    for (const source of objectsIn(decisions.related, sourceNamespace)) {
+    for (const source of objectsIn(decisions.groups.related, sourceNamespace)) {
       if (isSelectedSource(source, config)) decideSecret(source, sourceNamespace, decisions);
     }
   }

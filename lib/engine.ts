@@ -11,7 +11,12 @@ import { Annotation, Reason } from "./constants.ts";
 import { type FieldError, formatFieldError } from "./errors.ts";
 import { type DeclaredKind, declaredInRole } from "./kinds/index.ts";
 import { type CompanionKind, type MirrorContext, routesOf, type SourceKind } from "./kinds/kind.ts";
-import { compareStrings, replicatedFrom } from "./metadata.ts";
+import {
+  type AttachmentParent,
+  compareStrings,
+  observedAttachment,
+  replicatedFrom,
+} from "./metadata.ts";
 import type { CustomizeInput, SyncInput } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
 import {
@@ -25,6 +30,7 @@ import type {
   CustomizeResponse,
   Issue,
   KubeObject,
+  ObjectMap,
   ObjectsByName,
   RelatedResourceRule,
   SourceRef,
@@ -69,7 +75,7 @@ export function computeSync(input: SyncInput, config: Config): SyncOutcome {
     ...companions.issues,
     ...hostCollisions(wanted),
   ];
-  return answer(input, wanted, issues, invalidSourceIds(decisions));
+  return answer(target, wanted, issues, invalidSourceIds(decisions));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -97,6 +103,12 @@ interface Target {
   servedHosts(): ReadonlyMap<string, string>;
   /** What the namespace itself holds that route and TLS mirrors decide by (lib/branch.ts). */
   branch: BranchFacts;
+  /** The namespace and controller, as Metacontroller's child test reads them. */
+  parent: AttachmentParent;
+}
+
+function attachmentParentOf(input: SyncInput): AttachmentParent {
+  return { uid: input.namespace.metadata.uid, controllerName: input.controllerName };
 }
 
 function targetOf(input: SyncInput, config: Config): { target: Target; issues: Issue[] } {
@@ -118,6 +130,7 @@ function targetOf(input: SyncInput, config: Config): { target: Target; issues: I
       return served;
     },
     branch: branchFacts(input, config),
+    parent: attachmentParentOf(input),
   };
   // A bad skip item is ignored: ignoring it can only keep a mirror.
   const issues = errors.map(
@@ -275,7 +288,7 @@ function keepExistingMirror(
   claims: Claims,
 ): Decision {
   const { kind, from } = candidate;
-  const existing = groupOf(target.input.attachments, kind)[`${target.name}/${from.name}`];
+  const existing = ourAttachment(target, kind, `${target.name}/${from.name}`);
   const keep =
     existing !== undefined &&
     replicatedFrom(existing) === `${from.namespace}/${from.name}` &&
@@ -332,10 +345,24 @@ function unmanagedObjectPresent(candidate: Candidate, target: Target): Issue | u
   );
 }
 
+/**
+ * Our attachment of `kind` at `namespace/name`, if Metacontroller observed one: in the request's
+ * attachments, or not yet there but already in related (Metacontroller reads the two from its
+ * cache one after the other, and our mirror can be created in between).
+ */
+function ourAttachment(target: Target, kind: DeclaredKind, at: string): KubeObject | undefined {
+  const groups = {
+    attachments: groupOf(target.input.attachments, kind),
+    related: groupOf(target.input.related, kind),
+  };
+  return observedAttachment(groups, at, target.parent);
+}
+
+/** An object of `kind` is at `namespace/name`, and it is not ours. */
 function isUnmanaged(target: Target, kind: DeclaredKind, at: string): boolean {
   return (
     groupOf(target.input.related, kind)[at] !== undefined &&
-    groupOf(target.input.attachments, kind)[at] === undefined
+    ourAttachment(target, kind, at) === undefined
   );
 }
 
@@ -528,12 +555,28 @@ function invalidSourceIds(decisions: readonly Decision[]): string[] {
   return [...new Set(ids)].sort();
 }
 
+/**
+ * The request's attachments, plus each desired object Metacontroller has already created but not
+ * yet listed there (it passes Metacontroller's child test in related): all observed in place.
+ */
+function observedAttachments(target: Target, desired: readonly Desired[]): ObjectMap {
+  const observed: ObjectMap = { ...target.input.attachments };
+  for (const { kind, object } of desired) {
+    const at = `${object.metadata.namespace}/${object.metadata.name}`;
+    if (groupOf(observed, kind)[at] !== undefined) continue;
+    const seen = ourAttachment(target, kind, at);
+    if (seen !== undefined) observed[kind.key] = { ...groupOf(observed, kind), [at]: seen };
+  }
+  return observed;
+}
+
 function answer(
-  input: SyncInput,
+  target: Target,
   desired: readonly Desired[],
   issues: readonly Issue[],
   invalidIds: string[],
 ): SyncOutcome {
+  const { input } = target;
   const mirrors = mirrorCounts(input.kinds, desired);
   const status = buildStatus(issues);
   const attachments = desired
@@ -544,7 +587,7 @@ function answer(
     response: {
       ...namespaceMetadata({
         desired: attachments,
-        observed: input.attachments,
+        observed: observedAttachments(target, desired),
         issues,
         hosts: desired.flatMap((d) => routesOf(d.kind.module, d.object).map((r) => r.host)),
         labels: input.namespace.metadata.labels,

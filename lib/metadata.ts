@@ -1,6 +1,12 @@
 import type { StripList } from "./annotations.ts";
-import { Annotation, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NEVER_COPIED } from "./constants.ts";
-import type { KubeObject, ObjectMeta } from "./types.ts";
+import {
+  Annotation,
+  DECORATOR_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  NEVER_COPIED,
+} from "./constants.ts";
+import type { KubeObject, ObjectMeta, ObjectsByName } from "./types.ts";
 
 // Labels and annotations of a mirror (docs/design.md#metadata-of-every-mirror).
 
@@ -96,4 +102,49 @@ export function observedMirrorMetadata(observed: KubeObject, target: string): Ob
 /** `namespace/name` of the source an observed mirror was made from, if it says. */
 export function replicatedFrom(obj: KubeObject): string | undefined {
   return obj.metadata.annotations?.[Annotation.replicatedFrom];
+}
+
+/** The parent of a sync, as Metacontroller's child test reads it. */
+export interface AttachmentParent {
+  /** The namespace's metadata.uid from the request. */
+  uid: unknown;
+  /** The DecoratorController's metadata.name from the request. */
+  controllerName: string;
+}
+
+/**
+ * Metacontroller's own test for an attachment of this parent (DecoratorController getChildren):
+ * the object's controller ownerReference (the first with `controller: true`) carries the parent's
+ * UID, and its `metacontroller.k8s.io/decorator-controller` annotation names this controller.
+ * Metacontroller trusts nothing more, and neither does the hook: an object that passes is ours
+ * even when it is not yet in the request's attachments (its informer cache read them before the
+ * object was created; docs/design.md, Unmanaged objects).
+ */
+export function isAttachmentOf(object: KubeObject, parent: AttachmentParent): boolean {
+  if (typeof parent.uid !== "string" || parent.uid === "") return false;
+  if (object.metadata.annotations?.[DECORATOR_ANNOTATION] !== parent.controllerName) return false;
+  const refs = object.metadata.ownerReferences;
+  if (!Array.isArray(refs)) return false;
+  const controller = refs.find(
+    (ref): ref is { uid?: unknown } =>
+      typeof ref === "object" &&
+      ref !== null &&
+      (ref as { controller?: unknown }).controller === true,
+  );
+  return controller !== undefined && controller.uid === parent.uid;
+}
+
+/**
+ * Our attachment at `namespace/name` in one kind's groups: the one in the request's attachments,
+ * or else an object in related that passes Metacontroller's child test (isAttachmentOf).
+ */
+export function observedAttachment(
+  groups: { attachments: ObjectsByName; related: ObjectsByName },
+  at: string,
+  parent: AttachmentParent,
+): KubeObject | undefined {
+  const attached = groups.attachments[at];
+  if (attached !== undefined) return attached;
+  const seen = groups.related[at];
+  return seen !== undefined && isAttachmentOf(seen, parent) ? seen : undefined;
 }

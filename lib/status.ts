@@ -57,7 +57,10 @@ export interface NamespaceMetadata {
 export interface NamespaceFacts {
   /** Every attachment the answer asks for. */
   desired: readonly KubeObject[];
-  /** Our attachments as Metacontroller observed them (the request's `attachments`). */
+  /**
+   * Our attachments as Metacontroller observed them: the request's `attachments`, plus objects of
+   * `related` that pass its child test and are not listed there yet (docs/design.md, Conflicts).
+   */
   observed: ObjectMap;
   /** Everything reported for the namespace, in any order. */
   issues: readonly Issue[];
