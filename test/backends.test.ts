@@ -14,6 +14,7 @@ import type { KubeObject } from "../lib/types.ts";
 import {
   ATTACHMENTS,
   applied,
+  controller,
   LOCAL_BACKENDS,
   namespace,
   object,
@@ -21,7 +22,7 @@ import {
   service,
   syncRequest,
   toFeatures,
-} from "./builders.ts";
+} from "./support/builders.ts";
 
 const SOURCE = "develop";
 const TARGET = "feature-x";
@@ -73,10 +74,12 @@ const withNamespace = (ref: RefGen): Record<string, unknown> =>
 function requestOf(s: Scenario): Record<string, unknown> {
   const annotations: Record<string, string> =
     s.skipped.length > 0 ? { [SKIP]: s.skipped.map((n) => `Service/${n}`).join(",") } : {};
-  const parent = namespace(TARGET, annotations);
+  const parent = namespace(TARGET, { annotations });
   const others: KubeObject[] = [];
-  for (const name of NAMES) others.push(service(SOURCE, name, { annotations: toFeatures }));
-  for (const name of s.own) others.push(service(TARGET, name));
+  for (const name of NAMES) {
+    others.push(service(name, { namespace: SOURCE, annotations: toFeatures, port: 8080 }));
+  }
+  for (const name of s.own) others.push(service(name, { namespace: TARGET, port: 8080 }));
   s.httpRoutes.forEach((r, i) => {
     const rule: Record<string, unknown> = {
       backendRefs: r.refs.map((ref) => ({ ...withNamespace(ref), port: 8080 })),
@@ -153,15 +156,15 @@ function requestOf(s: Scenario): Record<string, unknown> {
       ),
     );
   return syncRequest({
-    attachments: [
+    controller: controller([
       ATTACHMENTS.services,
       ATTACHMENTS.httproutes,
       ATTACHMENTS.referencegrants,
       ATTACHMENTS.ingressroutes,
-    ],
-    parent,
-    others,
-    ours,
+    ]),
+    namespace: parent,
+    related: [...others, ...ours],
+    attachments: ours,
   });
 }
 

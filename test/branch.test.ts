@@ -17,13 +17,14 @@ import type { KubeObject } from "../lib/types.ts";
 import {
   ATTACHMENTS,
   applied,
+  controller,
   namespace,
   REPLICATE_TO,
   REPLICATED_FROM,
   SKIP,
   secret,
   syncRequest,
-} from "./builders.ts";
+} from "./support/builders.ts";
 
 /** The TLS Secrets the engine's answer puts in the namespace, against branch.ts's prediction. */
 function check(request: unknown, configDoc: unknown): void {
@@ -105,10 +106,10 @@ const ANNOTATIONS: Record<SecretGen["annotation"], Record<string, string>> = {
 test("on generated namespaces, the TLS Secrets branch.ts predicts are those the engine mirrors", () => {
   fc.assert(
     fc.property(gen, (g) => {
-      const parent = namespace(
-        "feature-x",
-        g.skipped.length > 0 ? { [SKIP]: g.skipped.map((n) => `Secret/${n}`).join(",") } : {},
-      );
+      const parent = namespace("feature-x", {
+        annotations:
+          g.skipped.length > 0 ? { [SKIP]: g.skipped.map((n) => `Secret/${n}`).join(",") } : {},
+      });
       const others: KubeObject[] = [];
       const taken = new Set<string>();
       for (const s of g.secrets) {
@@ -154,10 +155,14 @@ test("on generated namespaces, the TLS Secrets branch.ts predicts are those the 
       }
       check(
         syncRequest({
-          attachments: [ATTACHMENTS.services, ATTACHMENTS.ingresses, ATTACHMENTS.secrets],
-          parent,
-          others,
-          ours,
+          controller: controller([
+            ATTACHMENTS.services,
+            ATTACHMENTS.ingresses,
+            ATTACHMENTS.secrets,
+          ]),
+          namespace: parent,
+          related: [...others, ...ours],
+          attachments: ours,
         }),
         { sourceNamespaces: SOURCES },
       );

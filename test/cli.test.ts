@@ -12,7 +12,7 @@ import { dump, load, loadAll } from "js-yaml";
 import { manifestsOf } from "../cli/manifests.ts";
 import { RENDER_ATTACHMENTS } from "../cli/render.ts";
 import type { KubeObject } from "../lib/types.ts";
-import { assertNoSecretData, REPLICATE_TO, secret, secretMarker } from "./builders.ts";
+import { assertNoSecretData, REPLICATE_TO, secret, secretMarker } from "./support/builders.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const CLI = join(ROOT, "cli", "main.ts");

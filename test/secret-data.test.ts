@@ -22,7 +22,7 @@ import {
   secretMarker,
   syncRequest,
   toFeatures,
-} from "./builders.ts";
+} from "./support/builders.ts";
 
 /** The recognisable key material, and every form it could leak in. */
 const MARKER_VALUE = secretMarker("hook");
@@ -96,7 +96,9 @@ async function post(path: string, body: string): Promise<{ status: number; text:
 test("sync: the TLS mirror carries the data; the status, the logs and the metrics never do", async () => {
   const reply = await post(
     "/sync",
-    JSON.stringify(syncRequest({ attachments: ATTACH, parent, others: SECRETS })),
+    JSON.stringify(
+      syncRequest({ controller: controller(ATTACH), namespace: parent, related: SECRETS }),
+    ),
   );
   assert.equal(reply.status, 200, reply.text);
   const answer = JSON.parse(reply.text) as {
@@ -129,7 +131,11 @@ test("sync: the TLS mirror carries the data; the status, the logs and the metric
 
 test("bad requests: the error messages never quote Secret data", async () => {
   // A request that is not understood: a Secret without a name, its data beside it.
-  const bad = syncRequest({ attachments: ATTACH, parent, others: SECRETS }) as {
+  const bad = syncRequest({
+    controller: controller(ATTACH),
+    namespace: parent,
+    related: SECRETS,
+  }) as {
     related: Record<string, Record<string, { metadata: { name?: string } }>>;
   };
   const broken = bad.related["Secret.v1"]?.["develop/db-password"];

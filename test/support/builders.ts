@@ -1,13 +1,20 @@
 import { KINDS, splitApiVersion } from "../../lib/kinds/index.ts";
 import type { KubeObject } from "../../lib/types.ts";
 
-// Builders of hook requests and the objects in them, in Metacontroller's exact shape
-// (examples/sync-request.json), shared by the unit, property and adversarial tests and the bench.
-// Every builder takes the parts a test cares about and fills in the rest as a cluster would.
+// The one set of builders: hook requests and the objects in them, in Metacontroller's exact shape
+// (examples/sync-request.json), plus recognisable Secret data to prove it never leaks; shared by
+// every test that builds requests in code and by the bench. Every builder takes the parts a test
+// cares about and fills in the rest as a cluster would.
 
 export const CONTROLLER_NAME = "kube-external-sync";
 export const SOURCE_NAMESPACE = "develop";
 export const PREFIX = "kube-external-sync.io/";
+export const REPLICATE_TO = `${PREFIX}replicate-to`;
+export const REPLICATED_FROM = `${PREFIX}replicated-from`;
+export const LOCAL_BACKENDS = `${PREFIX}local-backends`;
+export const STATUS = `${PREFIX}status`;
+export const SKIP = `${PREFIX}skip`;
+export const MANAGED_BY = "app.kubernetes.io/managed-by";
 
 type Json = Record<string, unknown>;
 
@@ -17,8 +24,21 @@ export interface KindRef {
   resource: string;
 }
 
-export const SERVICES: KindRef = { apiVersion: "v1", resource: "services" };
-export const INGRESSES: KindRef = { apiVersion: "networking.k8s.io/v1", resource: "ingresses" };
+/** Attachment declarations of the DecoratorController, by what the package and its components add. */
+export const ATTACHMENTS = {
+  services: { apiVersion: "v1", resource: "services" },
+  ingresses: { apiVersion: "networking.k8s.io/v1", resource: "ingresses" },
+  secrets: { apiVersion: "v1", resource: "secrets" },
+  httproutes: { apiVersion: "gateway.networking.k8s.io/v1", resource: "httproutes" },
+  referencegrants: { apiVersion: "gateway.networking.k8s.io/v1beta1", resource: "referencegrants" },
+  ingressroutes: { apiVersion: "traefik.io/v1alpha1", resource: "ingressroutes" },
+  middlewares: { apiVersion: "traefik.io/v1alpha1", resource: "middlewares" },
+  ingressroutesV2: { apiVersion: "traefik.containo.us/v1alpha1", resource: "ingressroutes" },
+  ingressroutetcpsV2: { apiVersion: "traefik.containo.us/v1alpha1", resource: "ingressroutetcps" },
+} as const satisfies Record<string, KindRef>;
+
+export const SERVICES: KindRef = ATTACHMENTS.services;
+export const INGRESSES: KindRef = ATTACHMENTS.ingresses;
 
 /** The DecoratorController as Metacontroller sends it, declaring `kinds` (InPlace updates). */
 export function controller(kinds: readonly KindRef[] = [SERVICES, INGRESSES]): Json {
@@ -104,6 +124,81 @@ export interface ObjectOptions {
   annotations?: Record<string, string>;
 }
 
+/** Options of objects built field by field: no default labels. */
+export interface PlainObjectOptions {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+let serverFieldsCounter = 0;
+/** The fields the API server sets, distinct per object built. */
+function serverFields(): Record<string, unknown> {
+  serverFieldsCounter++;
+  const n = String(serverFieldsCounter);
+  return {
+    uid: `6f1c2a${n.padStart(2, "0")}-0000-4000-8000-${n.padStart(12, "0")}`,
+    resourceVersion: String(2000 + serverFieldsCounter),
+    creationTimestamp: "2026-11-20T09:05:00Z",
+  };
+}
+
+/** Any namespaced object, with server fields, as the API server returns it. */
+export function object(
+  apiVersion: string,
+  kind: string,
+  ns: string,
+  name: string,
+  fields: Record<string, unknown>,
+  opts: PlainObjectOptions = {},
+): KubeObject {
+  const metadata: KubeObject["metadata"] = { name, namespace: ns, ...serverFields() };
+  if (opts.labels !== undefined) metadata.labels = opts.labels;
+  if (opts.annotations !== undefined) metadata.annotations = opts.annotations;
+  return { apiVersion, kind, metadata, ...fields };
+}
+
+/** Annotations that make an object a source for every `feature-*` namespace. */
+export const toFeatures = { [REPLICATE_TO]: "feature-.*" };
+
+/** A Secret of `type` with `data` (base64 values, as the API server stores them). */
+export function secret(
+  ns: string,
+  name: string,
+  type: string,
+  data: Record<string, string>,
+  opts: PlainObjectOptions = {},
+): KubeObject {
+  return object("v1", "Secret", ns, name, { type, data }, opts);
+}
+
+/**
+ * An attachment as Metacontroller and the API server leave it after applying `desired`: server
+ * fields, the owner reference and Metacontroller's annotations added.
+ */
+export function applied(desired: KubeObject, parent: KubeObject): KubeObject {
+  const out = structuredClone(desired);
+  out.metadata = {
+    ...out.metadata,
+    ...serverFields(),
+    ownerReferences: [
+      {
+        apiVersion: "v1",
+        kind: "Namespace",
+        name: parent.metadata.name,
+        uid: parent.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
+    annotations: {
+      ...(out.metadata.annotations ?? {}),
+      "metacontroller.k8s.io/decorator-controller": CONTROLLER_NAME,
+      "metacontroller.k8s.io/last-applied-configuration": JSON.stringify(desired),
+    },
+  };
+  return out;
+}
+
 function metadataOf(name: string, opts: ObjectOptions): KubeObject["metadata"] {
   const ns = opts.namespace ?? SOURCE_NAMESPACE;
   return {
@@ -116,8 +211,10 @@ function metadataOf(name: string, opts: ObjectOptions): KubeObject["metadata"] {
   };
 }
 
-/** A ClusterIP Service with one HTTP port. */
-export function service(name: string, opts: ObjectOptions = {}): KubeObject {
+/** A ClusterIP Service with one HTTP port: 80 to 8080, or `port` to itself. */
+export function service(name: string, opts: ObjectOptions & { port?: number } = {}): KubeObject {
+  const port = opts.port ?? 80;
+  const targetPort = opts.port ?? 8080;
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -125,7 +222,7 @@ export function service(name: string, opts: ObjectOptions = {}): KubeObject {
     spec: {
       type: "ClusterIP",
       selector: { app: name },
-      ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080 }],
+      ports: [{ name: "http", protocol: "TCP", port, targetPort }],
       clusterIP: "10.96.0.10",
       sessionAffinity: "None",
     },
@@ -194,4 +291,57 @@ function groupKeyOfRule(rule: KindRef): string {
   const kind = KINDS.find((k) => k.group === group && k.resource === rule.resource);
   if (kind === undefined) throw new Error(`no kind module for ${rule.apiVersion} ${rule.resource}`);
   return groupKeyOfKind(kind.kind, rule.apiVersion);
+}
+
+/** Recognisable key material for Secret data, and every form it could leak in. */
+export interface SecretMarker {
+  plain: string;
+  /** A PEM block around `plain`, base64-encoded as Secret data holds it. */
+  encoded: string;
+  /**
+   * Every run of 10 characters of its encodings that is this marker's own: a parser quoting a body
+   * near an error cuts the value anywhere.
+   */
+  forms: string[];
+}
+
+/** A PEM block around `plain`, base64-encoded as Secret data holds it. */
+function pemEncoded(plain: string): string {
+  return Buffer.from(`-----BEGIN PRIVATE KEY-----\n${plain}\n-----END PRIVATE KEY-----\n`).toString(
+    "base64",
+  );
+}
+
+/** Runs of 10 characters of `text`. */
+function windows(text: string): string[] {
+  return Array.from({ length: text.length - 9 }, (_, i) => text.slice(i, i + 10));
+}
+
+/** Every form a value could leak in: itself, base64, and base64 inside a PEM block. */
+function encodings(plain: string): string[] {
+  return [plain, Buffer.from(plain).toString("base64"), pemEncoded(plain)];
+}
+
+export function secretMarker(label: string): SecretMarker {
+  const plain = `KES-MARKER-${label}-do-not-log-7f3a9c`;
+  // Runs every marker shares (the PEM frame, the common prefix and suffix, in each of base64's
+  // three alignments) are not this one's: two markers in one test must tell their values apart.
+  const shared = new Set(
+    ["x", "xx", "xxx"]
+      .flatMap((pad) => encodings(`KES-MARKER-${label}${pad}-do-not-log-7f3a9c`))
+      .flatMap(windows),
+  );
+  const forms = encodings(plain)
+    .flatMap(windows)
+    .filter((form) => !shared.has(form));
+  return { plain, encoded: pemEncoded(plain), forms };
+}
+
+/** Fails when any form of the marker's value appears in `text`. */
+export function assertNoSecretData(text: string, where: string, marker: SecretMarker): void {
+  for (const form of marker.forms) {
+    if (text.includes(form)) {
+      throw new Error(`secret data (${form}) appears in ${where}: ${text}`);
+    }
+  }
 }
