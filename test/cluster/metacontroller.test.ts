@@ -376,7 +376,12 @@ describe("Metacontroller applies the hook's answers", () => {
         assert.ok(got, `${desired.kind} ${desired.metadata.name} is applied`);
         assertApplied(got, desired, uid);
       }
-      assert.deepEqual(statusOf(ns), status);
+      // Metacontroller writes the parent's annotation after the attachments.
+      await statusIn(
+        "feature-login",
+        "the hook's status",
+        (s) => JSON.stringify(s) === JSON.stringify(status),
+      );
       assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
 
       // checkout-redesign is selected by its label and skips example-api.
