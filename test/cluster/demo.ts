@@ -1,44 +1,29 @@
 // The product on a local control plane, for a human to look at.
 //
 //   node test/cluster/demo.ts up     (make demo)   start etcd, kube-apiserver,
-//                                    kube-controller-manager and the hook server in the
-//                                    background, apply examples/, show what the hook computes
+//                                    kube-controller-manager, the hook server and Metacontroller
+//                                    in the background, apply the DecoratorController (webhooks
+//                                    pointed at the local hook server) and examples/, wait for
+//                                    Metacontroller to apply the mirrors, and show them
 //   node test/cluster/demo.ts down   (make stop)   stop all of it and remove its files
 //
 // State (pids, directories) lives in $CACHE_DIR/demo/. `up` stops a previous demo first.
-//
-// Metacontroller cannot be built here (the Go module proxy answers 403 for
-// github.com/metacontroller/metacontroller), so nothing applies the hook's answers: the demo shows
-// the mirrors the hook computes from the live objects, validated by the API server with a dry run.
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { load, loadAll } from "js-yaml";
+import { loadAll } from "js-yaml";
 import { cacheDir, elapsed, ensureBinaries, REPO_ROOT } from "./build.ts";
+import { runKubectl, startControlPlane } from "./control-plane.ts";
+import { applyExampleSources, EXAMPLE_SOURCES, STATUS_ANNOTATION } from "./hook-requests.ts";
+import { startHookServer } from "./hook-server.ts";
+import { describeMirror, KubeClient, type KubeObject, ownedBy, resourcePath } from "./kube.ts";
 import {
-  type ManagedProcess,
-  processStartTime,
-  startControlPlane,
-  startHookServer,
-  stopProcessGroup,
-} from "./harness.ts";
-import {
-  applyExampleSources,
-  dryRunEach,
-  EXAMPLE_SOURCES,
-  STATUS_ANNOTATION,
-  statusAnnotation,
-} from "./hook-requests.ts";
-import {
-  buildSyncRequest,
-  describeMirror,
-  type Json,
-  KubeClient,
-  type KubeObject,
-  postJson,
-  type SyncResponse,
-} from "./kube.ts";
+  applyDecoratorController,
+  loopbackDecoratorController,
+  startMetacontroller,
+} from "./metacontroller.ts";
+import { type ManagedProcess, processStartTime, stopProcessGroup, waitFor } from "./processes.ts";
 
 const DEMO_DIR = path.join(cacheDir(), "demo");
 const STATE_FILE = path.join(DEMO_DIR, "state.json");
@@ -78,8 +63,8 @@ function record(state: DemoState, p: ManagedProcess): void {
   state.processes.push({ name: p.name, pid: p.pid, startTime: p.startTime });
 }
 
-/** Processes whose command line names the demo directory (etcd, apiserver, controller manager),
- * in case the state file was lost. */
+/** Processes whose command line or environment names the demo directory (etcd, apiserver,
+ * controller manager, Metacontroller), in case the state file was lost. */
 function strayProcesses(): RecordedProcess[] {
   const out: RecordedProcess[] = [];
   let entries: string[] = [];
@@ -92,7 +77,8 @@ function strayProcesses(): RecordedProcess[] {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${e}/cmdline`, "utf8");
-      if (cmdline.includes(`${DEMO_DIR}/kes-cluster-`)) {
+      const environ = readFileSync(`/proc/${e}/environ`, "utf8");
+      if (`${cmdline}\0${environ}`.includes(`${DEMO_DIR}/kes-cluster-`)) {
         const pid = Number(e);
         out.push({ name: cmdline.split("\0")[0] ?? e, pid, startTime: processStartTime(pid) });
       }
@@ -142,6 +128,32 @@ function killNow(state: DemoState): void {
   }
   if (state.dir) rmSync(state.dir, { recursive: true, force: true, maxRetries: 5 });
   rmSync(STATE_FILE, { force: true });
+}
+
+/**
+ * The mirrors Metacontroller applied in `namespace` once they are all there: the namespace's
+ * status annotation (written by Metacontroller from the hook's answer) counts the desired ones.
+ */
+async function appliedMirrors(
+  client: KubeClient,
+  namespace: string,
+): Promise<KubeObject[] | undefined> {
+  const ns = await client.get(resourcePath("v1", "namespaces", undefined, namespace));
+  const statusText = ns.metadata.annotations?.[STATUS_ANNOTATION];
+  if (!statusText) return undefined;
+  const wanted = Object.values(
+    (JSON.parse(statusText) as { mirrors: Record<string, number> }).mirrors,
+  ).reduce((a, b) => a + b, 0);
+  const mirrors: KubeObject[] = [];
+  for (const [apiVersion, kind, resource] of [
+    ["v1", "Service", "services"],
+    ["networking.k8s.io/v1", "Ingress", "ingresses"],
+  ] as const) {
+    for (const o of await client.list(apiVersion, kind, resource, namespace)) {
+      if (ownedBy(o, ns.metadata.uid as string)) mirrors.push(o);
+    }
+  }
+  return mirrors.length === wanted ? mirrors : undefined;
 }
 
 async function up(): Promise<void> {
@@ -196,70 +208,71 @@ async function up(): Promise<void> {
     saveState(state);
     console.log(`  listening on ${hook.url} (CONFIG_FILE=examples/config.yaml)`);
 
+    console.log("==> metacontroller (its CRDs first)");
+    const metacontroller = await startMetacontroller(cp, { persistent: true });
+    record(state, metacontroller.process);
+    saveState(state);
+    console.log(`  running: ${binaries.metacontroller} ${metacontroller.args.join(" ")}`);
+    console.log(`  log ${metacontroller.logFile}`);
+
+    console.log("==> DecoratorController kube-external-sync (webhooks -> the local hook server)");
+    await applyDecoratorController(cp, await loopbackDecoratorController(cp, hook.url));
+
     console.log(`==> kubectl apply ${EXAMPLE_SOURCES.map((f) => `-f ${f}`).join(" ")}`);
     const applied = await applyExampleSources(cp);
     process.stdout.write(`${applied.stdout.trimEnd().replace(/^/gm, "  ")}\n`);
     if (applied.code !== 0) throw new Error(`kubectl apply failed:\n${applied.stderr}`);
 
     const client = new KubeClient(cp);
-    const controller = load(
-      await readFile(path.join(REPO_ROOT, "metacontroller", "decoratorcontroller.yaml"), "utf8"),
-    ) as Json;
     const features = (
       loadAll(
         await readFile(path.join(REPO_ROOT, "examples", "feature-namespaces.yaml"), "utf8"),
       ) as KubeObject[]
     ).filter((d) => d.kind === "Namespace");
-    let rejected = 0;
+    console.log("==> waiting for Metacontroller to apply the mirrors");
     for (const ns of features) {
       const name = ns.metadata.name;
-      console.log(`==> ${name}: mirrors the hook computes from the live objects (dry-run verdict)`);
-      const request = await buildSyncRequest(client, controller, name, ["develop", name]);
-      const res = await postJson(`${hook.url}/sync`, request);
-      if (res.status !== 200) {
-        console.log(`  the hook answered ${res.status}: ${JSON.stringify(res.json)}`);
-        rejected++;
-        continue;
-      }
-      const answer = res.json as unknown as SyncResponse;
-      const verdicts = await dryRunEach(answer.attachments, (obj) => client.dryRunCreate(obj));
-      for (const { obj, response: r, accepted } of verdicts) {
-        if (accepted) {
-          console.log(`  valid     ${describeMirror(obj)}`);
-        } else {
-          rejected++;
-          console.log(`  REJECTED  ${describeMirror(obj)}: ${r.status} ${r.warnings.join("; ")}`);
-          console.log(`            ${JSON.stringify(r.body)}`);
-        }
-      }
-      if (answer.attachments.length === 0) console.log("  (none)");
-      console.log(
-        `  status annotation: ${STATUS_ANNOTATION}=${statusAnnotation(answer) ?? "(none)"}`,
+      const mirrors = await waitFor(
+        `the mirrors in ${name}`,
+        120_000,
+        () => appliedMirrors(client, name),
+        [metacontroller.process, hook.process],
       );
+      console.log(`  ${name} (${elapsed(t0)}):`);
+      for (const m of mirrors) console.log(`    ${describeMirror(m)}`);
     }
 
+    const get = await runKubectl(cp, ["get", "svc,ingress", "-A"]);
+    const statuses = await runKubectl(cp, [
+      "get",
+      "ns",
+      "-o",
+      `custom-columns=NAMESPACE:.metadata.name,STATUS:.metadata.annotations.kube-external-sync\\.io/status`,
+    ]);
+    const kubectl = `${binaries.kubectl} --kubeconfig ${cp.kubeconfigPath}`;
     console.log(`
-NOTE: Metacontroller could not be built here: the Go module proxy answers 403 "This module version
-is not available" for github.com/metacontroller/metacontroller. So the mirrors above are computed
-by the real hook server from live objects and validated by the API server (dry run), but NOT
-applied: \`get svc -A\` shows the sources, not the mirrors.
-
 Running in the background (ready in ${elapsed(t0)}):
   kube-apiserver   ${cp.server}
   hook server      ${hook.url}   (log ${hook.logFile})
+  metacontroller   log ${metacontroller.logFile}
   kubeconfig       ${cp.kubeconfigPath}
-  kubectl          ${binaries.kubectl}
 
-Try:
-  ${binaries.kubectl} --kubeconfig ${cp.kubeconfigPath} get ns,svc,ingress -A
-  ${binaries.kubectl} --kubeconfig ${cp.kubeconfigPath} apply -k metacontroller/ --dry-run=server
-  curl -s -H 'content-type: application/json' --data @examples/sync-request.json ${hook.url}/sync
+Try (mirrors follow within a second or two):
+  export KUBECONFIG=${cp.kubeconfigPath}; alias kubectl=${binaries.kubectl}
+  kubectl create namespace feature-search                      # matches replicate-to feature-.*
+  kubectl create namespace qa && kubectl label namespace qa kube-external-sync.io/branch=true
+  kubectl annotate -n develop svc postgres kube-external-sync.io/replicate-to=qa --overwrite
+  kubectl annotate namespace feature-login kube-external-sync.io/skip=postgres
+  kubectl get svc,ingress -A -l app.kubernetes.io/managed-by=kube-external-sync -w
+  kubectl get ns feature-login -o jsonpath='{.metadata.annotations.kube-external-sync\\.io/status}'
 
-Stop everything with: make stop`);
-    if (rejected > 0) {
-      console.error(`${rejected} mirror(s) were rejected or could not be computed`);
-      process.exitCode = 1;
-    }
+Stop everything with: make stop
+
+Namespace status (${STATUS_ANNOTATION}):
+${statuses.stdout.trimEnd()}
+
+$ ${kubectl} get svc,ingress -A
+${get.stdout.trimEnd()}`);
   } catch (e) {
     console.error(`demo failed: ${e instanceof Error ? e.message : String(e)}`);
     console.error("stopping what was started");

@@ -200,8 +200,9 @@ export interface SyncResponse {
 
 /**
  * A sync request in Metacontroller's v1 shape for a Namespace parent, built from live objects:
- * `object` is the Namespace as the API server returns it, `attachments` is empty (nothing was
- * applied: there is no Metacontroller here), and `related` holds every Service and Ingress of
+ * `object` is the Namespace as the API server returns it, `attachments` holds the objects in it
+ * that Metacontroller manages for this parent (a controller owner reference to the Namespace's
+ * UID; none where no Metacontroller runs), and `related` holds every Service and Ingress of
  * `relatedNamespaces`, keyed by "Kind.version" / "Kind.group/version", then "namespace/name"
  * (Go's encoding/json sorts map keys; so do we).
  */
@@ -215,7 +216,6 @@ export async function buildSyncRequest(
   const attachments: SyncRequest["attachments"] = {};
   const related: SyncRequest["related"] = {};
   for (const k of KINDS) {
-    attachments[k.key] = {};
     const byName: Record<string, KubeObject> = {};
     for (const ns of relatedNamespaces) {
       for (const o of await client.list(k.apiVersion, k.kind, k.resource, ns)) {
@@ -223,8 +223,18 @@ export async function buildSyncRequest(
       }
     }
     related[k.key] = sortedByKey(Object.entries(byName));
+    const owned = (await client.list(k.apiVersion, k.kind, k.resource, namespace)).filter((o) =>
+      ownedBy(o, object.metadata.uid as string),
+    );
+    attachments[k.key] = sortedByKey(owned.map((o) => [`${namespace}/${o.metadata.name}`, o]));
   }
   return { controller, object, attachments, related, finalizing: false };
+}
+
+/** Has a controller owner reference to `uid` (how Metacontroller tells its attachments). */
+export function ownedBy(obj: KubeObject, uid: string): boolean {
+  const refs = (obj.metadata.ownerReferences ?? []) as { uid?: string; controller?: boolean }[];
+  return refs.some((r) => r.uid === uid && r.controller === true);
 }
 
 /** An object with its keys in byte order, as Go's encoding/json writes a map. */

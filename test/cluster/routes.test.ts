@@ -1,33 +1,26 @@
-// The route kinds against a real control plane: Traefik IngressRoutes and Middlewares (traefik.io)
-// and Gateway API HTTPRoutes with their ReferenceGrant companions, validated by an API server that
-// serves the real CRDs (fetched by build.ts from the pinned Traefik v3 and Gateway API modules).
+// The route kinds against a real control plane: Traefik IngressRoutes and Middlewares (traefik.io
+// and Traefik v2's traefik.containo.us) and Gateway API HTTPRoutes with their ReferenceGrant
+// companions, validated by an API server that serves the real CRDs (gathered by build.ts from the
+// pinned Traefik v3 and Gateway API modules and Traefik v2's CRD file) and Metacontroller's.
 //
-// What this validates: that the package with the `traefik` and `gateway-api` components renders
-// the DecoratorController with the route attachments and is accepted by the API server (except the
-// DecoratorController itself, whose CRD is missing); that the hook, asked by a real hook server
-// process with requests built from live objects, answers with route mirrors and ReferenceGrants the
-// API server accepts under the CRDs' schemas and CEL rules (server-side dry run, strict field
-// validation); and the conflict rule against real unmanaged routes.
-//
-// What it does NOT validate:
-// - Metacontroller's end-to-end behaviour: it cannot be built here (the Go module proxy answers
-//   403 for github.com/metacontroller/metacontroller), so, as in package.test.ts, the requests are
-//   built in Metacontroller's v1 hook shape (customize, then sync) and the answers are only dry-run.
-// - The Traefik v2 API group (traefik.containo.us): the proxy answers 403 for
-//   github.com/traefik/traefik/v2 and the v3 module ships only traefik.io CRDs, so the
-//   `traefik-v2` component is only rendered, never dry-run, and no v2 mirror is validated.
-// - Traefik or a Gateway implementation serving traffic: nothing here routes requests.
+// What this validates: that the package with the `traefik`, `traefik-v2` and `gateway-api`
+// components renders the DecoratorController with the route attachments and is accepted by the API
+// server; that the hook, asked by a real hook server process with requests built from live objects
+// in Metacontroller's v1 shape (customize, then sync), answers with route mirrors and
+// ReferenceGrants the API server accepts under the CRDs' schemas and CEL rules (server-side dry
+// run, strict field validation); and the conflict rule against real unmanaged routes.
+// Metacontroller applying route mirrors is in routes-e2e.test.ts. Nothing here serves traffic:
+// neither Traefik nor a Gateway implementation runs.
 //
 //   node test/run.ts "test/cluster/routes.test.ts" --serial
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadAll } from "js-yaml";
 import { ensureRouteCRDs, REPO_ROOT, type RouteCRDs } from "./build.ts";
-import { controlPlaneForTests, type HookServer, startHookServer, waitFor } from "./harness.ts";
+import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
 import {
   applyExampleSources,
   assertAccepted,
@@ -36,6 +29,7 @@ import {
   customize,
   sync as postSync,
 } from "./hook-requests.ts";
+import { type HookServer, startHookServer } from "./hook-server.ts";
 import {
   type Json,
   KubeClient,
@@ -45,8 +39,9 @@ import {
   type SyncResponse,
   sortedByKey,
 } from "./kube.ts";
+import { installMetacontrollerCRDs, renderPackage, withOverlay } from "./metacontroller.ts";
+import { waitFor } from "./processes.ts";
 
-const PKG_DIR = path.join(REPO_ROOT, "metacontroller");
 const NS = "kube-external-sync";
 const REPLICATED_FROM = "kube-external-sync.io/replicated-from";
 
@@ -55,37 +50,11 @@ let crds: RouteCRDs;
 /** Names of the installed CRDs (`<plural>.<group>`). */
 let crdNames: string[] = [];
 
-interface CrdView {
-  metadata: { name: string };
-  spec: { group: string; names: { kind: string; plural: string } };
-  status?: { conditions?: { type: string; status: string }[] };
-}
-
 const { plane, kubectl } = controlPlaneForTests(async (cp) => {
   client = new KubeClient(cp);
   crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
-
-  // Server-side apply: the Gateway API CRDs are too large for kubectl's last-applied annotation.
-  const files = [...crds.traefik, ...crds.gatewayApi];
-  const applied = await kubectl("apply", "--server-side", ...files.flatMap((f) => ["-f", f]));
-  assert.equal(applied.code, 0, applied.stderr);
-  for (const f of files) {
-    for (const d of loadAll(await readFile(f, "utf8")) as (CrdView | null)[]) {
-      if (d) crdNames.push(d.metadata.name);
-    }
-  }
-  crdNames = crdNames.sort();
-  for (const name of crdNames) {
-    await waitFor(`CRD ${name} to be Established`, 60_000, async () => {
-      const crd = (await client.get(
-        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
-      )) as unknown as CrdView;
-      const established = crd.status?.conditions?.some(
-        (c) => c.type === "Established" && c.status === "True",
-      );
-      return established ? true : undefined;
-    });
-  }
+  await installMetacontrollerCRDs(cp);
+  crdNames = await applyCRDs(cp, [...crds.traefik, ...crds.traefikV2, ...crds.gatewayApi]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -163,30 +132,8 @@ interface Attachment {
   updateStrategy: { method: string };
 }
 
-/** A temporary overlay (outside the package: Kustomize refuses cycles and absolute paths). */
-async function withOverlay<T>(components: string[], fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "kes-overlay-"));
-  try {
-    const rel = (p: string) => path.relative(dir, p).split(path.sep).join("/");
-    const doc = {
-      apiVersion: "kustomize.config.k8s.io/v1beta1",
-      kind: "Kustomization",
-      resources: [rel(PKG_DIR)],
-      components: components.map((c) => rel(path.join(PKG_DIR, "components", c))),
-    };
-    await writeFile(path.join(dir, "kustomization.yaml"), JSON.stringify(doc, null, 2));
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function render(components: string[]): Promise<Rendered[]> {
-  return withOverlay(components, async (dir) => {
-    const r = await kubectl("kustomize", dir);
-    assert.equal(r.code, 0, r.stderr);
-    return loadAll(r.stdout) as Rendered[];
-  });
+function render(components: string[]): Promise<Rendered[]> {
+  return renderPackage(plane(), components) as Promise<Rendered[]>;
 }
 
 function decoratorController(docs: Rendered[]): Rendered {
@@ -255,12 +202,15 @@ describe("metacontroller/components", () => {
     }
   });
 
-  test("the CRDs are served: traefik.io, HTTPRoute v1, ReferenceGrant v1beta1; traefik.containo.us is not (BLOCKED)", async () => {
+  test("the CRDs are served: traefik.io, traefik.containo.us, HTTPRoute v1, ReferenceGrant v1beta1", async () => {
     assert.equal(crds.traefik.length, 1);
+    assert.equal(crds.traefikV2.length, 1);
     assert.equal(crds.gatewayApi.length, 4);
     for (const name of [
       "ingressroutes.traefik.io",
       "middlewares.traefik.io",
+      "ingressroutes.traefik.containo.us",
+      "middlewares.traefik.containo.us",
       "httproutes.gateway.networking.k8s.io",
       "referencegrants.gateway.networking.k8s.io",
       "gateways.gateway.networking.k8s.io",
@@ -268,29 +218,27 @@ describe("metacontroller/components", () => {
     ]) {
       assert.ok(crdNames.includes(name), `${name} installed`);
     }
-    for (const attachments of [
-      COMPONENT_ATTACHMENTS.traefik,
-      COMPONENT_ATTACHMENTS["gateway-api"],
-    ]) {
-      for (const a of attachments ?? []) {
+    // Only Traefik v2's own group comes from its file: traefik.io is Traefik v3's.
+    const v2Docs = loadAll(await readFile(crds.traefikV2[0] ?? "", "utf8")) as {
+      spec: { group: string };
+    }[];
+    assert.equal(v2Docs.length, 9);
+    assert.ok(v2Docs.every((d) => d.spec.group === "traefik.containo.us"));
+    for (const attachments of Object.values(COMPONENT_ATTACHMENTS)) {
+      for (const a of attachments) {
         const r = (await resourcesOf(a.apiVersion)).find((x) => x.name === a.resource);
         assert.ok(r?.namespaced, `${a.apiVersion} ${a.resource} is served and namespaced`);
       }
     }
-    // The Traefik v2 group could not be fetched (see build.ts): nothing serves it here.
-    const v2 = await client.request("GET", "/apis/traefik.containo.us/v1alpha1");
-    assert.equal(v2.status, 404);
   });
 
-  test("with traefik and gateway-api, the API server accepts every object except the DecoratorController, whose CRD is missing", async () => {
-    const docs = await render(["traefik", "gateway-api"]);
+  test("with traefik, traefik-v2 and gateway-api, the API server accepts every object, the DecoratorController included", async () => {
+    const components = ["traefik", "traefik-v2", "gateway-api"];
+    const docs = await render(components);
     const namespace = docs.find((d) => d.kind === "Namespace");
     assert.ok(namespace);
     assert.equal(namespace.metadata.name, NS);
-    await withOverlay(["traefik", "gateway-api"], (dir) =>
-      assertPackageDryRun(plane(), dir, docs, namespace),
-    );
-    assert.equal((await client.request("GET", "/apis/metacontroller.k8s.io/v1alpha1")).status, 404);
+    await withOverlay(components, (dir) => assertPackageDryRun(plane(), dir, docs, namespace));
   });
 });
 
@@ -363,19 +311,14 @@ describe("hook answers for live route objects", () => {
    * Metacontroller's two calls for one namespace: customize (which objects to send), then sync in
    * hook version v1, with `related` holding exactly the objects the customize rules select (read
    * from the API server, kinds resolved by discovery, `names` honoured) and `attachments` empty
-   * for every declared kind: nothing was ever applied, there is no Metacontroller here.
+   * for every declared kind: no Metacontroller runs in this file, so nothing was ever applied.
    */
-  async function sync(hook: HookServer | undefined, namespace: string) {
+  async function sync(hook: HookServer | undefined, namespace: string, dc: Rendered = controller) {
     assert.ok(hook);
-    const { parent, rules } = await customize(
-      client,
-      hook.url,
-      controller as unknown as Json,
-      namespace,
-    );
+    const { parent, rules } = await customize(client, hook.url, dc as unknown as Json, namespace);
 
     const attachments: SyncRequest["attachments"] = {};
-    for (const a of attachmentsOf(controller)) {
+    for (const a of attachmentsOf(dc)) {
       attachments[mapKey(a.apiVersion, await kindOfResource(a.apiVersion, a.resource))] = {};
     }
     const grouped = new Map<string, Map<string, KubeObject>>();
@@ -393,7 +336,7 @@ describe("hook answers for live route objects", () => {
       [...grouped].map(([k, v]) => [k, sortedByKey(v)]),
     );
     const request: SyncRequest = {
-      controller: controller as unknown as Json,
+      controller: dc as unknown as Json,
       object: parent,
       attachments,
       related,
@@ -682,5 +625,73 @@ describe("hook answers for live route objects", () => {
     assert.ok(find(afterwards.answer, "HTTPRoute", "api-v2"));
     assert.ok(find(afterwards.answer, "ReferenceGrant", "kube-external-sync-feature-login"));
     await assertAccepted(client, "feature-login", afterwards.answer, dryRunCreate);
+  });
+
+  test("traefik-v2: IngressRoute and Middleware sources of traefik.containo.us get mirrors of that group, accepted by its CRDs", async () => {
+    const v2Sources: KubeObject[] = [
+      {
+        apiVersion: "traefik.containo.us/v1alpha1",
+        kind: "Middleware",
+        metadata: {
+          name: "strip-legacy",
+          namespace: "develop",
+          annotations: { "kube-external-sync.io/replicate-to": "feature-.*" },
+        },
+        spec: { stripPrefix: { prefixes: ["/legacy"] } },
+      },
+      {
+        apiVersion: "traefik.containo.us/v1alpha1",
+        kind: "IngressRoute",
+        metadata: {
+          name: "legacy",
+          namespace: "develop",
+          annotations: { "kube-external-sync.io/replicate-to": "feature-.*" },
+        },
+        spec: {
+          entryPoints: ["web"],
+          routes: [
+            {
+              kind: "Rule",
+              match: "Host(`legacy.develop.example.com`) && PathPrefix(`/legacy`)",
+              middlewares: [{ name: "strip-legacy" }],
+              services: [{ name: "example-web", port: 80 }],
+            },
+          ],
+        },
+      },
+    ];
+    for (const o of v2Sources) {
+      const resource = await resourceOfKind(o.apiVersion, o.kind);
+      const created = await client.request(
+        "POST",
+        resourcePath(o.apiVersion, resource, "develop"),
+        o,
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    const v2Controller = decoratorController(await render(["traefik-v2"]));
+    for (const [hook, middlewareRef] of [
+      [hookDefault, { name: "strip-legacy", namespace: "develop" }],
+      [hookSwitches, { name: "strip-legacy" }],
+    ] as const) {
+      const { answer, status } = await sync(hook, "feature-login", v2Controller);
+      assert.deepEqual(status.invalid, [], JSON.stringify(status));
+      const ir = find(answer, "IngressRoute", "legacy");
+      assert.ok(ir, JSON.stringify(answer.attachments.map((a) => a.metadata.name)));
+      assert.equal(ir.apiVersion, "traefik.containo.us/v1alpha1");
+      const spec = ir.spec as IngressRouteSpec;
+      assert.equal(
+        spec.routes[0]?.match,
+        "Host(`legacy.feature-login.example.com`) && PathPrefix(`/legacy`)",
+      );
+      assert.deepEqual(spec.routes[0]?.middlewares, [middlewareRef]);
+      // Only the declared group: the traefik.io sources of develop are not asked for.
+      assert.equal(find(answer, "IngressRoute", "shop"), undefined);
+      if (hook === hookSwitches) {
+        const mw = find(answer, "Middleware", "strip-legacy");
+        assert.equal(mw?.apiVersion, "traefik.containo.us/v1alpha1");
+      }
+      await assertAccepted(client, "feature-login", answer, dryRunCreate);
+    }
   });
 });

@@ -3,8 +3,8 @@
 // this directory and checks the reported hashes against go.sum.
 //
 // gateway-api v1.6.3 is the newest release whose go.mod accepts Go 1.26 (v1.7.0 asks for 1.27).
-// The Traefik v2 API group (traefik.containo.us) is not available: the proxy answers 403 for
-// github.com/traefik/traefik/v2 and github.com/traefik/traefik, and v3 ships only traefik.io CRDs.
+// v3 ships only traefik.io CRDs; the traefik.containo.us ones come from Traefik v2's CRD file
+// (TRAEFIK_V2_CRDS, see build.ts).
 module kube-external-sync/test/cluster/go/crds
 
 go 1.26.0

@@ -1,0 +1,371 @@
+// Convergence benchmark with Metacontroller in the loop: `npm run bench:cluster` (after
+// `make cluster`; it builds what is missing).
+//
+// For each client QPS (Metacontroller's default 5, and 50) it starts a fresh local control plane,
+// the hook server and Metacontroller (--client-go-qps=Q, --client-go-burst=2Q, --workers=5), with
+// 3 Service sources and 1 Ingress source in `develop` replicated to `bench-.*`, and runs:
+//
+//   300 namespaces   created at once, each getting 3 Service mirrors and 1 Ingress mirror
+//   new source       one more Service source, reaching all 300
+//   port change      that source's port changed, reaching all 300
+//   source deleted   that source deleted, its 300 mirrors removed
+//   idle 60 s        nothing changes
+//
+// For each it prints the wall time until every mirror is in place (or gone), the API writes made
+// (from the API server's apiserver_request_total by verb and resource, read before and after),
+// split into mirror writes (services, ingresses), namespace writes (updates of the Namespace
+// objects: the status annotation), event writes (Metacontroller's events) and the control plane's
+// own writes (ServiceAccounts and ConfigMaps in new namespaces, leases), without the benchmark's
+// own writes;
+// the floor, which is the mirror writes the scenario needs at minimum (one per mirror created,
+// updated or deleted) divided by the client QPS; and the ratio of the wall time to the floor.
+// The product's goal is a ratio of at most 1.2. It exits non-zero only when a scenario does not
+// converge, never on timing.
+//
+//   node bench/cluster.bench.ts [--qps 5,50] [--namespaces 300]
+
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { dump } from "js-yaml";
+import { ensureBinaries } from "../test/cluster/build.ts";
+import {
+  apiRequestCounts,
+  type ControlPlane,
+  type RequestCounts,
+  requestsBetween,
+  startControlPlane,
+} from "../test/cluster/control-plane.ts";
+import { type HookServer, startHookServer } from "../test/cluster/hook-server.ts";
+import { KubeClient, type KubeObject, resourcePath } from "../test/cluster/kube.ts";
+import {
+  applyDecoratorController,
+  loopbackDecoratorController,
+  type Metacontroller,
+  startMetacontroller,
+} from "../test/cluster/metacontroller.ts";
+import { waitFor } from "../test/cluster/processes.ts";
+
+const { values } = parseArgs({
+  options: {
+    qps: { type: "string", default: "5,50" },
+    namespaces: { type: "string", default: "300" },
+  },
+});
+const QPS_LEVELS = (values.qps ?? "5,50").split(",").map(Number);
+const NAMESPACES = Number(values.namespaces);
+const IDLE_MS = 60_000;
+const GOAL_RATIO = 1.2;
+const SOURCE_NS = "develop";
+const REPLICATE = { "kube-external-sync.io/replicate-to": "bench-.*" };
+const MANAGED = "app.kubernetes.io/managed-by=kube-external-sync";
+const NEW_SOURCE = "new-api";
+
+interface Row {
+  qps: number;
+  scenario: string;
+  wallSeconds: number;
+  mirrorWrites: number;
+  namespaceWrites: number;
+  eventWrites: number;
+  controlPlaneWrites: number;
+  /** Mirror writes the scenario needs at minimum. */
+  minimalWrites: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function service(name: string, port: number): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: SOURCE_NS, annotations: REPLICATE },
+    spec: { selector: { app: name }, ports: [{ name: "http", port, targetPort: 8080 }] },
+  };
+}
+
+const INGRESS: KubeObject = {
+  apiVersion: "networking.k8s.io/v1",
+  kind: "Ingress",
+  metadata: { name: "web", namespace: SOURCE_NS, annotations: REPLICATE },
+  spec: {
+    rules: [
+      {
+        host: "web.develop.example.com",
+        http: {
+          paths: [
+            {
+              path: "/",
+              pathType: "Prefix",
+              backend: { service: { name: "web", port: { number: 80 } } },
+            },
+          ],
+        },
+      },
+    ],
+  },
+};
+
+async function must(client: KubeClient, method: string, apiPath: string, body?: unknown) {
+  const r = await client.request(
+    method,
+    apiPath,
+    body,
+    method === "PATCH" ? "application/merge-patch+json" : "application/json",
+  );
+  if (r.status >= 300)
+    throw new Error(`${method} ${apiPath}: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+/** Managed Services and Ingresses of the cluster (one list each). */
+async function mirrors(client: KubeClient): Promise<KubeObject[]> {
+  const out: KubeObject[] = [];
+  for (const [apiVersion, resource] of [
+    ["v1", "services"],
+    ["networking.k8s.io/v1", "ingresses"],
+  ] as const) {
+    const r = await client.request(
+      "GET",
+      `${resourcePath(apiVersion, resource)}?labelSelector=${encodeURIComponent(MANAGED)}`,
+    );
+    if (r.status !== 200) throw new Error(`list ${resource}: ${r.status}`);
+    out.push(...(r.body as { items: KubeObject[] }).items);
+  }
+  return out;
+}
+
+function countOf(items: KubeObject[], name: string, ok: (o: KubeObject) => boolean = () => true) {
+  return items.filter((o) => o.metadata.name === name && ok(o)).length;
+}
+
+const portOf = (o: KubeObject) => (o.spec as { ports?: { port: number }[] }).ports?.[0]?.port;
+
+/** Splits the API writes between two readings, minus the benchmark's own (`own`, by key). */
+function splitWrites(before: RequestCounts, after: RequestCounts, own: Record<string, number>) {
+  const delta = requestsBetween(before, after);
+  let mirrorWrites = 0;
+  let namespaceWrites = 0;
+  let eventWrites = 0;
+  let controlPlaneWrites = 0;
+  for (const [key, count] of delta) {
+    const [verb, resource] = key.split(" ");
+    if (!["POST", "PUT", "PATCH", "DELETE", "APPLY"].includes(verb ?? "")) continue;
+    const n = count - (own[key] ?? 0);
+    if (resource === "services" || resource === "ingresses.networking.k8s.io") mirrorWrites += n;
+    else if (resource === "namespaces") namespaceWrites += n;
+    else if (resource === "events" || resource === "events.events.k8s.io") eventWrites += n;
+    else controlPlaneWrites += n;
+  }
+  return { mirrorWrites, namespaceWrites, eventWrites, controlPlaneWrites };
+}
+
+async function scenario(
+  cp: ControlPlane,
+  client: KubeClient,
+  metacontroller: Metacontroller,
+  qps: number,
+  name: string,
+  minimalWrites: number,
+  own: Record<string, number>,
+  act: () => Promise<void>,
+  done: (items: KubeObject[]) => boolean,
+  rows: Row[],
+): Promise<void> {
+  const before = await apiRequestCounts(cp);
+  const started = performance.now();
+  await act();
+  await waitFor(
+    `${name} to converge`,
+    30 * 60_000,
+    async () => (done(await mirrors(client)) ? true : undefined),
+    [metacontroller.process],
+  );
+  const wallSeconds = (performance.now() - started) / 1000;
+  // Writes still in flight (status annotations after the last mirror) belong to the scenario.
+  await settle(cp);
+  const writes = splitWrites(before, await apiRequestCounts(cp), own);
+  const row = { qps, scenario: name, wallSeconds, minimalWrites, ...writes };
+  rows.push(row);
+  console.log(`  ${formatRow(row)}`);
+}
+
+/** Waits until the API server has seen no write for 3 s. */
+async function settle(cp: ControlPlane): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  await waitFor("the writes to settle", 10 * 60_000, async () => {
+    const counts = await apiRequestCounts(cp);
+    let writes = 0;
+    for (const [key, n] of counts)
+      if (!key.startsWith("GET ") && !key.startsWith("LIST ") && !key.startsWith("WATCH "))
+        writes += n;
+    if (writes !== last) {
+      last = writes;
+      since = Date.now();
+      return undefined;
+    }
+    return Date.now() - since >= 3_000 ? true : undefined;
+  });
+}
+
+function formatRow(r: Row): string {
+  const floor = r.minimalWrites / r.qps;
+  const ratio = floor > 0 ? (r.wallSeconds / floor).toFixed(2) : "n/a";
+  return [
+    `QPS ${r.qps}`.padEnd(7),
+    r.scenario.padEnd(16),
+    `${r.wallSeconds.toFixed(1)} s`.padStart(9),
+    `mirror ${r.mirrorWrites}`.padStart(12),
+    `namespace ${r.namespaceWrites}`.padStart(14),
+    `events ${r.eventWrites}`.padStart(10),
+    `control plane ${r.controlPlaneWrites}`.padStart(18),
+    `floor ${floor.toFixed(1)} s`.padStart(14),
+    `ratio ${ratio}`.padStart(11),
+  ].join(" ");
+}
+
+async function runAt(qps: number, rows: Row[]): Promise<void> {
+  console.log(`==> client QPS ${qps} (burst ${qps * 2}, 5 workers), ${NAMESPACES} namespaces`);
+  const cp = await startControlPlane({ log: (l) => console.log(l) });
+  let hook: HookServer | undefined;
+  let metacontroller: Metacontroller | undefined;
+  try {
+    const client = new KubeClient(cp);
+    const configFile = path.join(cp.dir, "hook-config.yaml");
+    await writeFile(configFile, dump({ sourceNamespaces: [SOURCE_NS] }));
+    hook = await startHookServer({ configFile, dir: cp.dir });
+    metacontroller = await startMetacontroller(cp, { qps, burst: qps * 2, workers: 5 });
+    await applyDecoratorController(cp, await loopbackDecoratorController(cp, hook.url));
+    await must(client, "POST", "/api/v1/namespaces", { metadata: { name: SOURCE_NS } });
+    for (const name of ["api", "db", "cache"]) {
+      await must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(name, 80));
+    }
+    await must(
+      client,
+      "POST",
+      resourcePath("networking.k8s.io/v1", "ingresses", SOURCE_NS),
+      INGRESS,
+    );
+    await settle(cp);
+    const mc = metacontroller;
+    const names = Array.from(
+      { length: NAMESPACES },
+      (_, i) => `bench-${String(i).padStart(3, "0")}`,
+    );
+
+    await scenario(
+      cp,
+      client,
+      mc,
+      qps,
+      `${NAMESPACES} namespaces`,
+      NAMESPACES * 4,
+      { "POST namespaces": NAMESPACES },
+      async () => {
+        await Promise.all(
+          names.map((name) => must(client, "POST", "/api/v1/namespaces", { metadata: { name } })),
+        );
+      },
+      (items) => ["api", "db", "cache", "web"].every((n) => countOf(items, n) === NAMESPACES),
+      rows,
+    );
+    await scenario(
+      cp,
+      client,
+      mc,
+      qps,
+      "new source",
+      NAMESPACES,
+      { "POST services": 1 },
+      () =>
+        must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(NEW_SOURCE, 80)),
+      (items) => countOf(items, NEW_SOURCE) === NAMESPACES,
+      rows,
+    );
+    await scenario(
+      cp,
+      client,
+      mc,
+      qps,
+      "port change",
+      NAMESPACES,
+      { "PATCH services": 1 },
+      () =>
+        must(client, "PATCH", resourcePath("v1", "services", SOURCE_NS, NEW_SOURCE), {
+          spec: { ports: [{ name: "http", port: 81, targetPort: 8080 }] },
+        }),
+      (items) => countOf(items, NEW_SOURCE, (o) => portOf(o) === 81) === NAMESPACES,
+      rows,
+    );
+    await scenario(
+      cp,
+      client,
+      mc,
+      qps,
+      "source deleted",
+      NAMESPACES,
+      { "DELETE services": 1 },
+      () => must(client, "DELETE", resourcePath("v1", "services", SOURCE_NS, NEW_SOURCE)),
+      (items) => countOf(items, NEW_SOURCE) === 0,
+      rows,
+    );
+    // Idle: the wall time is the window itself; any write at all is an extra.
+    const before = await apiRequestCounts(cp);
+    const started = Date.now();
+    await waitFor(
+      "the idle window",
+      IDLE_MS + 60_000,
+      async () => (Date.now() - started >= IDLE_MS ? true : undefined),
+      [mc.process],
+    );
+    const writes = splitWrites(before, await apiRequestCounts(cp), {});
+    const row = {
+      qps,
+      scenario: "idle 60 s",
+      wallSeconds: IDLE_MS / 1000,
+      minimalWrites: 0,
+      ...writes,
+    };
+    rows.push(row);
+    console.log(`  ${formatRow(row)}`);
+  } finally {
+    await metacontroller?.stop();
+    await hook?.stop();
+    await cp.stop();
+  }
+}
+
+function markdownTable(rows: Row[]): string {
+  const lines = [
+    "| scenario | client QPS | wall time | mirror writes | namespace writes | event writes | control-plane writes | floor | ratio |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    const floor = r.minimalWrites / r.qps;
+    const ratio = floor > 0 ? (r.wallSeconds / floor).toFixed(2) : "n/a";
+    lines.push(
+      `| ${r.scenario} | ${r.qps} | ${r.wallSeconds.toFixed(1)} s | ${r.mirrorWrites} | ${r.namespaceWrites} | ${r.eventWrites} | ${r.controlPlaneWrites} | ${floor.toFixed(1)} s | ${ratio} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  await ensureBinaries();
+  const rows: Row[] = [];
+  for (const qps of QPS_LEVELS) await runAt(qps, rows);
+  console.log(`\n${markdownTable(rows)}\n`);
+  const over = rows.filter(
+    (r) => r.minimalWrites > 0 && r.wallSeconds / (r.minimalWrites / r.qps) > GOAL_RATIO,
+  );
+  console.log(
+    over.length === 0
+      ? `every scenario within the goal ratio ${GOAL_RATIO}`
+      : `${over.length} of ${rows.length} scenarios above the goal ratio ${GOAL_RATIO}: ${over.map((r) => `${r.scenario} at QPS ${r.qps}`).join(", ")}`,
+  );
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,800 @@
+// End to end: Metacontroller (built from source by build.ts) runs the package's DecoratorController
+// against a real control plane, calling a real hook server process; the tests change sources and
+// namespaces and wait (polling, with timeouts) for the mirrors Metacontroller applies.
+//
+// Every scenario has its own source namespace (listed in the hook's config) and its own target
+// namespaces, so scenarios never see each other's objects. The last two scenarios (a Metacontroller
+// restart, an idle cluster) look at the whole cluster once everything else has converged.
+//
+//   node test/run.ts "test/cluster/metacontroller.test.ts" --serial
+
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { before, describe, test } from "node:test";
+import { dump } from "js-yaml";
+import type { NamespaceStatus } from "../../lib/status.ts";
+import { REPO_ROOT } from "./build.ts";
+import {
+  apiRequestCounts,
+  type ControlPlane,
+  controlPlaneForTests,
+  requestsBetween,
+  writesOf,
+} from "./control-plane.ts";
+import { applyExampleSources, STATUS_ANNOTATION, sync } from "./hook-requests.ts";
+import { type HookServer, hookCalls, startHookServer } from "./hook-server.ts";
+import {
+  buildSyncRequest,
+  type Json,
+  KubeClient,
+  type KubeObject,
+  ownedBy,
+  resourcePath,
+} from "./kube.ts";
+import {
+  applyDecoratorController,
+  loopbackDecoratorController,
+  type Metacontroller,
+  startMetacontroller,
+} from "./metacontroller.ts";
+import { waitFor } from "./processes.ts";
+
+const MANAGED_BY = "app.kubernetes.io/managed-by";
+const REPLICATE_TO = "kube-external-sync.io/replicate-to";
+/** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
+const CONVERGE_MS = 90_000;
+const TEST_TIMEOUT = { timeout: 10 * 60_000 };
+
+/** One source namespace per scenario; each is a source namespace in the hook's config. */
+const SCENARIO_SOURCES = [
+  "sel-src",
+  "upd-src",
+  "nar-src",
+  "del-src",
+  "con-src",
+  "skp-src",
+  "drf-src",
+  "inv-src",
+  "out-src",
+  "nsd-src",
+  "bulk-src",
+];
+
+let client: KubeClient;
+let cp: ControlPlane;
+let hook: HookServer;
+let metacontroller: Metacontroller;
+let controller: KubeObject;
+
+const { kubectl } = controlPlaneForTests(async (plane) => {
+  cp = plane;
+  client = new KubeClient(plane);
+  const configFile = path.join(plane.dir, "hook-config.yaml");
+  await writeFile(
+    configFile,
+    dump({
+      sourceNamespaces: ["develop", ...SCENARIO_SOURCES],
+      excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
+      defaultTopLevelDomain: "*.example.com",
+    }),
+  );
+  hook = await startHookServer({ configFile, dir: plane.dir });
+  plane.track(hook.process);
+  metacontroller = await startMetacontroller(plane, { qps: 50, burst: 100 });
+  controller = await loopbackDecoratorController(plane, hook.url);
+  await applyDecoratorController(plane, controller);
+  for (const ns of SCENARIO_SOURCES) await createNamespace(ns);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+type Kind = "Service" | "Ingress";
+const API: Record<Kind, { apiVersion: string; resource: string }> = {
+  Service: { apiVersion: "v1", resource: "services" },
+  Ingress: { apiVersion: "networking.k8s.io/v1", resource: "ingresses" },
+};
+
+function pathOf(kind: Kind, namespace: string, name?: string): string {
+  return resourcePath(API[kind].apiVersion, API[kind].resource, namespace, name);
+}
+
+async function created(apiPath: string, obj: unknown): Promise<KubeObject> {
+  const r = await client.request("POST", apiPath, obj);
+  assert.equal(r.status, 201, `POST ${apiPath}: ${JSON.stringify(r.body)}`);
+  return r.body as unknown as KubeObject;
+}
+
+function createNamespace(
+  name: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+): Promise<KubeObject> {
+  return created(resourcePath("v1", "namespaces"), {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, labels, annotations },
+  });
+}
+
+function sourceService(
+  namespace: string,
+  name: string,
+  annotations: Record<string, string>,
+  port = 80,
+): Promise<KubeObject> {
+  return created(pathOf("Service", namespace), {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace, annotations },
+    spec: {
+      selector: { app: name },
+      ports: [{ name: "http", port, targetPort: 8080, protocol: "TCP" }],
+    },
+  });
+}
+
+function sourceIngress(
+  namespace: string,
+  name: string,
+  annotations: Record<string, string>,
+  host: string,
+): Promise<KubeObject> {
+  return created(pathOf("Ingress", namespace), {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name, namespace, annotations },
+    spec: { rules: [ingressRule(host)] },
+  });
+}
+
+function ingressRule(host: string) {
+  return {
+    host,
+    http: {
+      paths: [
+        {
+          path: "/",
+          pathType: "Prefix",
+          backend: { service: { name: "api", port: { number: 80 } } },
+        },
+      ],
+    },
+  };
+}
+
+async function patch(apiPath: string, mergePatch: unknown): Promise<KubeObject> {
+  const r = await client.request("PATCH", apiPath, mergePatch, "application/merge-patch+json");
+  assert.equal(r.status, 200, `PATCH ${apiPath}: ${JSON.stringify(r.body)}`);
+  return r.body as unknown as KubeObject;
+}
+
+async function remove(apiPath: string): Promise<void> {
+  const r = await client.request("DELETE", apiPath);
+  assert.ok(r.status === 200 || r.status === 202, `DELETE ${apiPath}: ${JSON.stringify(r.body)}`);
+}
+
+async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
+  const r = await client.request("GET", apiPath);
+  if (r.status === 404) return undefined;
+  assert.equal(r.status, 200, `GET ${apiPath}: ${JSON.stringify(r.body)}`);
+  return r.body as unknown as KubeObject;
+}
+
+function isMirror(obj: KubeObject | undefined): boolean {
+  return obj?.metadata.labels?.[MANAGED_BY] === "kube-external-sync";
+}
+
+/** Waits until the mirror `kind/name` exists in `namespace` and satisfies `ok`. */
+function mirrorIn(
+  kind: Kind,
+  namespace: string,
+  name: string,
+  ok: (obj: KubeObject) => boolean = () => true,
+): Promise<KubeObject> {
+  return waitFor(
+    `${kind} mirror ${namespace}/${name}`,
+    CONVERGE_MS,
+    async () => {
+      const obj = await getMaybe(pathOf(kind, namespace, name));
+      return obj && isMirror(obj) && ok(obj) ? obj : undefined;
+    },
+    [metacontroller.process],
+  );
+}
+
+function goneFrom(kind: Kind, namespace: string, name: string): Promise<true> {
+  return waitFor(
+    `${kind} ${namespace}/${name} to be deleted`,
+    CONVERGE_MS,
+    async () => ((await getMaybe(pathOf(kind, namespace, name))) ? undefined : true),
+    [metacontroller.process],
+  );
+}
+
+function statusOf(ns: KubeObject): NamespaceStatus | undefined {
+  const text = ns.metadata.annotations?.[STATUS_ANNOTATION];
+  return text === undefined ? undefined : (JSON.parse(text) as NamespaceStatus);
+}
+
+/** Waits until the namespace's status annotation satisfies `ok`. */
+function statusIn(
+  namespace: string,
+  what: string,
+  ok: (status: NamespaceStatus) => boolean,
+): Promise<NamespaceStatus> {
+  return waitFor(
+    `the status of ${namespace} to show ${what}`,
+    CONVERGE_MS,
+    async () => {
+      const ns = await getMaybe(resourcePath("v1", "namespaces", undefined, namespace));
+      const status = ns && statusOf(ns);
+      return status && ok(status) ? status : undefined;
+    },
+    [metacontroller.process],
+  );
+}
+
+function portOf(svc: KubeObject): number | undefined {
+  return (svc.spec as { ports?: { port: number }[] }).ports?.[0]?.port;
+}
+
+function hostsOf(ingress: KubeObject): string[] {
+  return ((ingress.spec as { rules?: { host?: string }[] }).rules ?? []).map((r) => r.host ?? "");
+}
+
+/** Every field of `want` is in `got` with the same value (arrays element by element). */
+function assertContains(got: unknown, want: unknown, where: string): void {
+  if (Array.isArray(want)) {
+    assert.ok(Array.isArray(got), `${where}: not a list`);
+    assert.equal(got.length, want.length, `${where}: length`);
+    want.forEach((w, i) => {
+      assertContains(got[i], w, `${where}[${i}]`);
+    });
+  } else if (want !== null && typeof want === "object") {
+    assert.ok(got !== null && typeof got === "object", `${where}: not an object`);
+    for (const [k, w] of Object.entries(want)) {
+      assertContains((got as Record<string, unknown>)[k], w, `${where}.${k}`);
+    }
+  } else {
+    assert.equal(got, want, where);
+  }
+}
+
+/**
+ * The live mirror is what the hook asked for: same labels, the hook's annotations plus only
+ * Metacontroller's own, every spec field the hook set, and owned by the namespace.
+ */
+function assertApplied(live: KubeObject, desired: KubeObject, namespaceUid: string): void {
+  const id = `${desired.kind} ${desired.metadata.namespace}/${desired.metadata.name}`;
+  assert.deepEqual(live.metadata.labels, desired.metadata.labels, `${id} labels`);
+  const { ...annotations } = live.metadata.annotations ?? {};
+  for (const key of Object.keys(annotations)) {
+    if (key.startsWith("metacontroller.k8s.io/")) delete annotations[key];
+  }
+  assert.deepEqual(annotations, desired.metadata.annotations ?? {}, `${id} annotations`);
+  assert.equal(
+    live.metadata.annotations?.["metacontroller.k8s.io/decorator-controller"],
+    "kube-external-sync",
+  );
+  assert.ok(ownedBy(live, namespaceUid), `${id} is owned by its namespace`);
+  assertContains(live.spec, desired.spec, `${id} spec`);
+}
+
+async function syncErrorFor(namespace: string): Promise<true | undefined> {
+  const selector = `involvedObject.kind=Namespace,involvedObject.name=${namespace},reason=SyncError`;
+  const r = await client.request(
+    "GET",
+    `/api/v1/events?fieldSelector=${encodeURIComponent(selector)}`,
+  );
+  return r.status === 200 && ((r.body as { items?: unknown[] }).items ?? []).length > 0
+    ? true
+    : undefined;
+}
+
+/** Resolves once the hook has answered no sync call for `quietMs` (the cluster has converged). */
+async function quiet(quietMs: number): Promise<number> {
+  let last = await hookCalls(hook, "sync");
+  let since = Date.now();
+  return waitFor(`${quietMs / 1000}s without sync calls`, 5 * 60_000, async () => {
+    const now = await hookCalls(hook, "sync");
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+      return undefined;
+    }
+    return Date.now() - since >= quietMs ? now : undefined;
+  });
+}
+
+/** The managed mirrors of the whole cluster, by kind/namespace/name, with resourceVersions. */
+async function mirrorVersions(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const kind of ["Service", "Ingress"] as const) {
+    const { apiVersion, resource } = API[kind];
+    const p = `${resourcePath(apiVersion, resource)}?labelSelector=${encodeURIComponent(`${MANAGED_BY}=kube-external-sync`)}`;
+    const r = await client.request("GET", p);
+    assert.equal(r.status, 200);
+    for (const o of (r.body as { items: KubeObject[] }).items) {
+      out.set(
+        `${kind} ${o.metadata.namespace}/${o.metadata.name}`,
+        String(o.metadata.resourceVersion),
+      );
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("Metacontroller applies the hook's answers", () => {
+  before(() => {
+    assert.ok(cp && hook && metacontroller, "setup ran");
+  });
+
+  test(
+    "a namespace matching replicate-to gets the Service and Ingress mirrors exactly as the fixture and /sync specify",
+    TEST_TIMEOUT,
+    async () => {
+      const applied = await applyExampleSources(cp);
+      assert.equal(applied.code, 0, applied.stderr);
+      const fixture = JSON.parse(
+        await readFile(
+          path.join(REPO_ROOT, "test", "fixtures", "sync", "example-sync-request.json"),
+          "utf8",
+        ),
+      ) as { expect: { response: { attachments: KubeObject[] } } };
+      const expected = fixture.expect.response.attachments;
+      assert.equal(expected.length, 4);
+
+      const live: KubeObject[] = [];
+      for (const want of expected) {
+        live.push(await mirrorIn(want.kind as Kind, "feature-login", want.metadata.name));
+      }
+      const ns = await client.get(resourcePath("v1", "namespaces", undefined, "feature-login"));
+      const uid = ns.metadata.uid as string;
+      expected.forEach((want, i) => {
+        assertApplied(live[i] as KubeObject, want, uid);
+      });
+
+      // What the hook answers now, for the request Metacontroller would send (the mirrors among
+      // the attachments), is what is applied, and its status is the namespace's annotation.
+      const request = await buildSyncRequest(
+        client,
+        controller as unknown as Json,
+        "feature-login",
+        ["develop", "feature-login"],
+      );
+      assert.equal(Object.keys(request.attachments["Service.v1"] ?? {}).length, 3);
+      const { answer, status } = await sync(hook.url, request);
+      assert.equal(answer.attachments.length, 4);
+      for (const desired of answer.attachments) {
+        const got = live.find(
+          (l) => l.kind === desired.kind && l.metadata.name === desired.metadata.name,
+        );
+        assert.ok(got, `${desired.kind} ${desired.metadata.name} is applied`);
+        assertApplied(got, desired, uid);
+      }
+      // Metacontroller writes the parent's annotation after the attachments.
+      await statusIn(
+        "feature-login",
+        "the hook's status",
+        (s) => JSON.stringify(s) === JSON.stringify(status),
+      );
+      assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
+
+      // checkout-redesign is selected by its label and skips example-api.
+      await mirrorIn("Service", "checkout-redesign", "postgres");
+      await mirrorIn("Ingress", "checkout-redesign", "example");
+      const redesign = await statusIn("checkout-redesign", "example-api skipped", (s) =>
+        s.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/example-api"),
+      );
+      assert.deepEqual(redesign.mirrors, { Ingress: 1, Service: 2 });
+      assert.equal(
+        await getMaybe(pathOf("Service", "checkout-redesign", "example-api")),
+        undefined,
+      );
+    },
+  );
+
+  test(
+    "gaining the label (or annotation) a selector wants brings the mirror; losing it removes it",
+    TEST_TIMEOUT,
+    async () => {
+      const key = "e2e.example.com/sel";
+      await sourceService("sel-src", "by-label", {
+        "kube-external-sync.io/replicate-to-matching": `${key}=yes`,
+      });
+      await sourceService("sel-src", "by-annotation", {
+        "kube-external-sync.io/replicate-to-annotated": `${key}=yes`,
+      });
+      await createNamespace("sel-a");
+      const none = await statusIn("sel-a", "a sync", () => true);
+      assert.deepEqual(none.mirrors, { Ingress: 0, Service: 0 });
+      const nsPath = resourcePath("v1", "namespaces", undefined, "sel-a");
+
+      await patch(nsPath, { metadata: { labels: { [key]: "yes" } } });
+      await mirrorIn("Service", "sel-a", "by-label");
+      await patch(nsPath, { metadata: { labels: { [key]: null } } });
+      await goneFrom("Service", "sel-a", "by-label");
+
+      await patch(nsPath, { metadata: { annotations: { [key]: "yes" } } });
+      await mirrorIn("Service", "sel-a", "by-annotation");
+      await patch(nsPath, { metadata: { annotations: { [key]: null } } });
+      await goneFrom("Service", "sel-a", "by-annotation");
+      assert.equal(await getMaybe(pathOf("Service", "sel-a", "by-label")), undefined);
+    },
+  );
+
+  test(
+    "a source Service's port change and a source Ingress's host change reach every mirror",
+    TEST_TIMEOUT,
+    async () => {
+      const targets = ["upd-a", "upd-b"];
+      await sourceService("upd-src", "api", { [REPLICATE_TO]: "upd-.*" }, 80);
+      await sourceIngress(
+        "upd-src",
+        "web",
+        { [REPLICATE_TO]: "upd-.*" },
+        "app.upd-src.example.com",
+      );
+      for (const ns of targets) await createNamespace(ns);
+      for (const ns of targets) {
+        await mirrorIn("Service", ns, "api", (s) => portOf(s) === 80);
+        await mirrorIn("Ingress", ns, "web", (i) => hostsOf(i)[0] === `app.${ns}.example.com`);
+      }
+
+      await patch(pathOf("Service", "upd-src", "api"), {
+        spec: { ports: [{ name: "http", port: 81, targetPort: 8080, protocol: "TCP" }] },
+      });
+      await patch(pathOf("Ingress", "upd-src", "web"), {
+        spec: { rules: [ingressRule("shop.upd-src.example.com")] },
+      });
+      for (const ns of targets) {
+        const svc = await mirrorIn("Service", ns, "api", (s) => portOf(s) === 81);
+        assert.equal((svc.spec as { ports: unknown[] }).ports.length, 1);
+        const ing = await mirrorIn("Ingress", ns, "web", (i) =>
+          hostsOf(i).includes(`shop.${ns}.example.com`),
+        );
+        assert.deepEqual(hostsOf(ing), [`shop.${ns}.example.com`]);
+      }
+    },
+  );
+
+  test(
+    "narrowing replicate-to removes mirrors only where the source no longer applies",
+    TEST_TIMEOUT,
+    async () => {
+      await sourceService("nar-src", "api", { [REPLICATE_TO]: "nar-a,nar-b" });
+      await createNamespace("nar-a");
+      await createNamespace("nar-b");
+      const kept = await mirrorIn("Service", "nar-a", "api");
+      await mirrorIn("Service", "nar-b", "api");
+
+      await patch(pathOf("Service", "nar-src", "api"), {
+        metadata: { annotations: { [REPLICATE_TO]: "nar-a" } },
+      });
+      await goneFrom("Service", "nar-b", "api");
+      const still = await getMaybe(pathOf("Service", "nar-a", "api"));
+      assert.ok(still);
+      assert.equal(still.metadata.uid, kept.metadata.uid);
+      assert.equal(still.metadata.resourceVersion, kept.metadata.resourceVersion, "not rewritten");
+    },
+  );
+
+  test(
+    "deleting a source, or its annotation, removes its mirrors everywhere",
+    TEST_TIMEOUT,
+    async () => {
+      const targets = ["del-a", "del-b"];
+      await sourceService("del-src", "deleted", { [REPLICATE_TO]: "del-.*" });
+      await sourceService("del-src", "unannotated", { [REPLICATE_TO]: "del-.*" });
+      for (const ns of targets) await createNamespace(ns);
+      for (const ns of targets) {
+        await mirrorIn("Service", ns, "deleted");
+        await mirrorIn("Service", ns, "unannotated");
+      }
+
+      await remove(pathOf("Service", "del-src", "deleted"));
+      for (const ns of targets) await goneFrom("Service", ns, "deleted");
+
+      await patch(pathOf("Service", "del-src", "unannotated"), {
+        metadata: { annotations: { [REPLICATE_TO]: null } },
+      });
+      for (const ns of targets) await goneFrom("Service", ns, "unannotated");
+    },
+  );
+
+  test(
+    "an unmanaged Service and Ingress of a mirror's name are left untouched and reported; once deleted, the mirrors appear",
+    TEST_TIMEOUT,
+    async () => {
+      const selector = { "kube-external-sync.io/replicate-to-matching": "e2e.example.com/con=yes" };
+      await sourceService("con-src", "api", selector);
+      await sourceIngress("con-src", "web", selector, "web.con-src.example.com");
+      await createNamespace("con-a");
+      const ownService = await created(pathOf("Service", "con-a"), {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "api", namespace: "con-a" },
+        spec: { selector: { app: "api" }, ports: [{ port: 80 }] },
+      });
+      const ownIngress = await created(pathOf("Ingress", "con-a"), {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: "web", namespace: "con-a" },
+        spec: { rules: [ingressRule("own.con-a.example.com")] },
+      });
+
+      await patch(resourcePath("v1", "namespaces", undefined, "con-a"), {
+        metadata: { labels: { "e2e.example.com/con": "yes" } },
+      });
+      const status = await statusIn("con-a", "two conflicts", (s) =>
+        ["Service/api", "Ingress/web"].every((object) =>
+          s.skipped.some((i) => i.reason === "Conflict" && i.object === object),
+        ),
+      );
+      assert.deepEqual(status.mirrors, { Ingress: 0, Service: 0 });
+      for (const own of [ownService, ownIngress]) {
+        const kind = own.kind as Kind;
+        const now = await getMaybe(pathOf(kind, "con-a", own.metadata.name));
+        assert.ok(now);
+        assert.equal(
+          now.metadata.resourceVersion,
+          own.metadata.resourceVersion,
+          `${kind} untouched`,
+        );
+        assert.equal(isMirror(now), false);
+      }
+
+      await remove(pathOf("Service", "con-a", "api"));
+      await remove(pathOf("Ingress", "con-a", "web"));
+      await mirrorIn("Service", "con-a", "api");
+      await mirrorIn("Ingress", "con-a", "web");
+    },
+  );
+
+  test(
+    "kube-external-sync.io/skip removes a mirror, after which kubectl create of the real Service succeeds and stays",
+    TEST_TIMEOUT,
+    async () => {
+      await sourceService("skp-src", "api", { [REPLICATE_TO]: "skp-.*" });
+      await sourceService("skp-src", "db", { [REPLICATE_TO]: "skp-.*" }, 5432);
+      await createNamespace("skp-a");
+      await mirrorIn("Service", "skp-a", "api");
+      await mirrorIn("Service", "skp-a", "db");
+
+      await patch(resourcePath("v1", "namespaces", undefined, "skp-a"), {
+        metadata: { annotations: { "kube-external-sync.io/skip": "api" } },
+      });
+      await goneFrom("Service", "skp-a", "api");
+      const create = await kubectl(
+        "create",
+        "service",
+        "clusterip",
+        "api",
+        "--tcp=80:8080",
+        "-n",
+        "skp-a",
+      );
+      assert.equal(create.code, 0, create.stderr);
+      const own = await getMaybe(pathOf("Service", "skp-a", "api"));
+      assert.ok(own && !isMirror(own));
+
+      // A later sync of skp-a (the db source changed) leaves the real Service alone.
+      await patch(pathOf("Service", "skp-src", "db"), {
+        spec: { ports: [{ name: "http", port: 5433, targetPort: 8080, protocol: "TCP" }] },
+      });
+      await mirrorIn("Service", "skp-a", "db", (s) => portOf(s) === 5433);
+      const after = await getMaybe(pathOf("Service", "skp-a", "api"));
+      assert.equal(after?.metadata.uid, own.metadata.uid);
+      assert.equal(after?.metadata.resourceVersion, own.metadata.resourceVersion);
+      const status = await statusIn("skp-a", "api skipped", (s) =>
+        s.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/api"),
+      );
+      assert.deepEqual(status.mirrors, { Ingress: 0, Service: 1 });
+    },
+  );
+
+  test(
+    "a mirror edited by hand (externalName, a port's fields, type) is reverted",
+    TEST_TIMEOUT,
+    async () => {
+      await sourceService("drf-src", "api", { [REPLICATE_TO]: "drf-a" });
+      await createNamespace("drf-a");
+      const externalName = "api.drf-src.svc.cluster.local";
+      const original = await mirrorIn("Service", "drf-a", "api");
+      const mirrorPath = pathOf("Service", "drf-a", "api");
+      const spec = (s: KubeObject) =>
+        s.spec as {
+          type: string;
+          externalName?: string;
+          ports: { port: number; name: string; targetPort: number }[];
+        };
+      const asOriginal = (s: KubeObject) =>
+        spec(s).type === "ExternalName" &&
+        spec(s).externalName === externalName &&
+        spec(s).ports.length === 1 &&
+        spec(s).ports[0]?.name === "http" &&
+        spec(s).ports[0]?.targetPort === 8080 &&
+        portOf(s) === 80;
+      assert.ok(asOriginal(original));
+
+      const edited = await patch(mirrorPath, { spec: { externalName: "evil.example.org" } });
+      await mirrorIn(
+        "Service",
+        "drf-a",
+        "api",
+        (s) => asOriginal(s) && s.metadata.resourceVersion !== edited.metadata.resourceVersion,
+      );
+
+      // Metacontroller merges the ports list by port number: fields of port 80 are reverted. (A
+      // port number changed by hand is a foreign entry to its merge and stays: see the README.)
+      await patch(mirrorPath, {
+        spec: { ports: [{ name: "edited", port: 80, targetPort: 9999, protocol: "TCP" }] },
+      });
+      await mirrorIn("Service", "drf-a", "api", asOriginal);
+
+      await patch(mirrorPath, { spec: { type: "ClusterIP", externalName: null } });
+      const reverted = await mirrorIn("Service", "drf-a", "api", asOriginal);
+      assert.equal(reverted.metadata.uid, original.metadata.uid, "updated in place");
+    },
+  );
+
+  test(
+    "an invalid annotation keeps the source's mirrors byte for byte and is reported; fixing it resumes updates",
+    TEST_TIMEOUT,
+    async () => {
+      await sourceService("inv-src", "api", { [REPLICATE_TO]: "inv-.*" });
+      await createNamespace("inv-a");
+      const before = await mirrorIn("Service", "inv-a", "api");
+
+      // One change: a broken pattern and a new port. The port must not reach the mirror.
+      await patch(pathOf("Service", "inv-src", "api"), {
+        metadata: { annotations: { [REPLICATE_TO]: "inv-(" } },
+        spec: { ports: [{ name: "http", port: 81, targetPort: 8080, protocol: "TCP" }] },
+      });
+      const status = await statusIn("inv-a", "the invalid annotation", (s) =>
+        s.invalid.some((i) => i.reason === "InvalidAnnotation" && i.source === "inv-src/api"),
+      );
+      assert.match(JSON.stringify(status.invalid), /inv-\(/);
+      assert.deepEqual(await getMaybe(pathOf("Service", "inv-a", "api")), before);
+
+      await patch(pathOf("Service", "inv-src", "api"), {
+        metadata: { annotations: { [REPLICATE_TO]: "inv-.*" } },
+      });
+      await mirrorIn("Service", "inv-a", "api", (s) => portOf(s) === 81);
+      await statusIn("inv-a", "nothing invalid", (s) => s.invalid.length === 0);
+    },
+  );
+
+  test(
+    "the hook server killed while a source changes and a namespace is created deletes nothing; restarted, it converges",
+    TEST_TIMEOUT,
+    async () => {
+      await sourceService("out-src", "api", { [REPLICATE_TO]: "out-.*" });
+      await createNamespace("out-a");
+      const before = await mirrorIn("Service", "out-a", "api", (s) => portOf(s) === 80);
+
+      await hook.stop();
+      try {
+        await patch(pathOf("Service", "out-src", "api"), {
+          spec: { ports: [{ name: "http", port: 81, targetPort: 8080, protocol: "TCP" }] },
+        });
+        await createNamespace("out-b");
+        // Metacontroller tried both namespaces and failed (a SyncError event on each).
+        for (const ns of ["out-a", "out-b"]) {
+          await waitFor(`a SyncError event for ${ns}`, CONVERGE_MS, () => syncErrorFor(ns), [
+            metacontroller.process,
+          ]);
+        }
+        const during = await getMaybe(pathOf("Service", "out-a", "api"));
+        assert.equal(during?.metadata.resourceVersion, before.metadata.resourceVersion);
+        assert.equal(await getMaybe(pathOf("Service", "out-b", "api")), undefined);
+      } finally {
+        hook = await startHookServer({
+          configFile: path.join(cp.dir, "hook-config.yaml"),
+          dir: cp.dir,
+          port: hook.port,
+        });
+        cp.track(hook.process);
+      }
+      await mirrorIn("Service", "out-a", "api", (s) => portOf(s) === 81);
+      await mirrorIn("Service", "out-b", "api", (s) => portOf(s) === 81);
+    },
+  );
+
+  test("deleting a namespace completes and takes its mirrors with it", TEST_TIMEOUT, async () => {
+    await sourceService("nsd-src", "api", { [REPLICATE_TO]: "nsd-.*" });
+    await sourceIngress("nsd-src", "web", { [REPLICATE_TO]: "nsd-.*" }, "web.nsd-src.example.com");
+    await createNamespace("nsd-a");
+    await mirrorIn("Service", "nsd-a", "api");
+    await mirrorIn("Ingress", "nsd-a", "web");
+
+    await remove(resourcePath("v1", "namespaces", undefined, "nsd-a"));
+    await waitFor("namespace nsd-a to be deleted", 3 * CONVERGE_MS, async () =>
+      (await getMaybe(resourcePath("v1", "namespaces", undefined, "nsd-a"))) ? undefined : true,
+    );
+    assert.equal(await getMaybe(pathOf("Service", "nsd-a", "api")), undefined);
+    assert.equal(await getMaybe(pathOf("Ingress", "nsd-a", "web")), undefined);
+    // The sources are untouched.
+    assert.ok(await getMaybe(pathOf("Service", "nsd-src", "api")));
+  });
+
+  test("50 namespaces created at once all converge", TEST_TIMEOUT, async () => {
+    await sourceService("bulk-src", "api", { [REPLICATE_TO]: "bulk-.*" });
+    await sourceIngress(
+      "bulk-src",
+      "web",
+      { [REPLICATE_TO]: "bulk-.*" },
+      "web.bulk-src.example.com",
+    );
+    const names = Array.from({ length: 50 }, (_, i) => `bulk-${String(i).padStart(2, "0")}`);
+    await Promise.all(names.map((n) => createNamespace(n)));
+    await waitFor(
+      "a Service and an Ingress mirror in each of the 50 namespaces",
+      3 * CONVERGE_MS,
+      async () => {
+        const versions = await mirrorVersions();
+        const missing = names.filter(
+          (n) => !versions.has(`Service ${n}/api`) || !versions.has(`Ingress ${n}/web`),
+        );
+        return missing.length === 0 ? true : undefined;
+      },
+      [metacontroller.process],
+    );
+  });
+
+  test(
+    "a Metacontroller restart converges without writing to any mirror or namespace",
+    TEST_TIMEOUT,
+    async () => {
+      await quiet(3_000);
+      const versions = await mirrorVersions();
+      assert.ok(versions.size > 100, `${versions.size} mirrors`);
+      await metacontroller.stop();
+      const namespaces = (
+        (await client.get("/api/v1/namespaces")) as unknown as { items: unknown[] }
+      ).items.length;
+      const callsBefore = await hookCalls(hook, "sync");
+      const countsBefore = await apiRequestCounts(cp);
+
+      metacontroller = await startMetacontroller(cp, { qps: 50, burst: 100 });
+      // Every namespace is synced again after the restart.
+      await waitFor(
+        `${namespaces} sync calls after the restart`,
+        3 * CONVERGE_MS,
+        async () =>
+          (await hookCalls(hook, "sync")) - callsBefore >= namespaces ? true : undefined,
+        [metacontroller.process],
+      );
+      await quiet(3_000);
+      const writes = requestsBetween(countsBefore, await apiRequestCounts(cp));
+      assert.equal(
+        writesOf(writes, ["services", "ingresses.networking.k8s.io", "namespaces"]),
+        0,
+        JSON.stringify([...writes]),
+      );
+      assert.deepEqual(await mirrorVersions(), versions);
+    },
+  );
+
+  test("an idle converged cluster makes no hook calls for 20 s", TEST_TIMEOUT, async () => {
+    const calls = await quiet(3_000);
+    const countsBefore = await apiRequestCounts(cp);
+    const started = Date.now();
+    // The status annotation Metacontroller wrote must not trigger further syncs.
+    const seen = await waitFor("20 s to pass, or a sync call", 60_000, async () => {
+      const now = await hookCalls(hook, "sync");
+      return now !== calls || Date.now() - started >= 20_000 ? now : undefined;
+    });
+    assert.equal(seen, calls, "sync calls in an idle cluster");
+    const writes = requestsBetween(countsBefore, await apiRequestCounts(cp));
+    assert.equal(
+      writesOf(writes, ["services", "ingresses.networking.k8s.io", "namespaces"]),
+      0,
+      JSON.stringify([...writes]),
+    );
+  });
+});
