@@ -315,7 +315,7 @@ describe("hook answers for live route objects", () => {
    */
   async function sync(hook: HookServer | undefined, namespace: string, dc: Rendered = controller) {
     assert.ok(hook);
-    const { parent, rules } = await customize(client, hook.url, dc as unknown as Json, namespace);
+    const { parent, rules } = await customize(client, hook, dc as unknown as Json, namespace);
 
     const attachments: SyncRequest["attachments"] = {};
     for (const a of attachmentsOf(dc)) {
@@ -342,7 +342,7 @@ describe("hook answers for live route objects", () => {
       related,
       finalizing: false,
     };
-    return { rules, request, ...(await postSync(hook.url, request)) };
+    return { rules, request, ...(await postSync(hook, request)) };
   }
 
   function find(answer: SyncResponse, kind: string, name: string): KubeObject | undefined {
