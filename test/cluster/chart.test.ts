@@ -575,7 +575,7 @@ describe("helm install: the running product, as kubectl apply -k gives it", () =
     // then it is the very controller the Kustomize package runs in metacontroller.test.ts.
     const dcPath = "/apis/metacontroller.k8s.io/v1alpha1/decoratorcontrollers/kube-external-sync";
     const installed = await client.get(dcPath);
-    assert.equal(installed.metadata.labels?.["app.kubernetes.io/managed-by"], "Helm");
+    assert.equal(installed.metadata.labels?.[MANAGED_BY_LABEL], "Helm");
     const replaced = await client.request("PUT", dcPath, pointWebhooksAt(installed, hook.url));
     assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
     const viaKustomize = await loopbackDecoratorController(cp, hook.url);

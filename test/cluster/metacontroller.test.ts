@@ -13,9 +13,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
-import { State } from "../../lib/constants.ts";
+import { Annotation, MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
-import { MANAGED_BY, REPLICATE_TO } from "../support/builders.ts";
+import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
 import {
   apiRequestCounts,
@@ -189,7 +189,7 @@ async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
 }
 
 function isMirror(obj: KubeObject | undefined): boolean {
-  return obj?.metadata.labels?.[MANAGED_BY] === "kube-external-sync";
+  return obj?.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
 }
 
 /** Waits until the mirror `kind/name` exists in `namespace` and satisfies `ok`. */
@@ -439,10 +439,10 @@ describe("Metacontroller applies the hook's answers", () => {
     async () => {
       const key = "e2e.example.com/sel";
       await sourceService("sel-src", "by-label", {
-        "kube-external-sync.io/replicate-to-matching": `${key}=yes`,
+        [Annotation.replicateToMatching]: `${key}=yes`,
       });
       await sourceService("sel-src", "by-annotation", {
-        "kube-external-sync.io/replicate-to-annotated": `${key}=yes`,
+        [Annotation.replicateToAnnotated]: `${key}=yes`,
       });
       // Targets sel-a by name: once its mirror is in place (the state Synced), sel-a was synced
       // without the label and the annotation, and got nothing else.
@@ -550,7 +550,7 @@ describe("Metacontroller applies the hook's answers", () => {
     "an unmanaged Service and Ingress of a mirror's name are left untouched and reported; once deleted, the mirrors appear",
     TEST_TIMEOUT,
     async () => {
-      const selector = { "kube-external-sync.io/replicate-to-matching": "e2e.example.com/con=yes" };
+      const selector = { [Annotation.replicateToMatching]: "e2e.example.com/con=yes" };
       await sourceService("con-src", "api", selector);
       await sourceIngress("con-src", "web", selector, "web.con-src.example.com");
       await createNamespace("con-a");
@@ -612,7 +612,7 @@ describe("Metacontroller applies the hook's answers", () => {
       await mirrorIn("Service", "skp-a", "db");
 
       await patch(resourcePath("v1", "namespaces", undefined, "skp-a"), {
-        metadata: { annotations: { "kube-external-sync.io/skip": "api" } },
+        metadata: { annotations: { [SKIP]: "api" } },
       });
       await goneFrom("Service", "skp-a", "api");
       const create = await kubectl(

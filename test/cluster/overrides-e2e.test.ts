@@ -20,7 +20,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
-import { State } from "../../lib/constants.ts";
+import { MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
 import {
   assertNoSecretData,
@@ -274,7 +274,7 @@ describe("a branch overrides exactly the backends it runs (HTTPRoute, gatewayBac
         SETTLE_MS,
         async () => {
           const mirror = await tryGet(servicePath(BRANCH, "api"));
-          return mirror?.metadata.labels?.[MANAGED_BY] === "kube-external-sync" ? true : undefined;
+          return mirror?.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE ? true : undefined;
         },
         watched(),
       );
