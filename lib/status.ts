@@ -40,11 +40,6 @@ export interface NamespaceStatus {
   invalid: StatusEntry[];
   /** Issues beyond STATUS_ENTRY_LIMIT, not listed. */
   omitted: number;
-  /**
-   * Never set: mirrors are no longer counted in the status (metrics count them). Declared only
-   * so the cluster suites that still read it compile; remove with those reads.
-   */
-  mirrors?: never;
 }
 
 /** The labels and annotations of a sync answer. */

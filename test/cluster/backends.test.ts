@@ -1,16 +1,13 @@
 // The mirrors of "backends follow the branch" and TLS Secret mirrors against a real API server that
 // serves the real CRDs: every object the hook answers for the behaviour fixtures of those rows
 // (HTTPRoutes with local and source-namespace backendRefs and the local-backends annotation,
-// shrunk ReferenceGrants, traefik.io IngressRoutes with `namespace` on Service references, Secret
+// shrunk ReferenceGrants, IngressRoutes of both Traefik groups (traefik.io and Traefik v2's
+// traefik.containo.us, IngressRouteTCP included) with `namespace` on Service references, Secret
 // mirrors of type kubernetes.io/tls) is created with a server-side dry run and strict field
 // validation, and must be accepted without a warning.
 //
-// What it does NOT validate:
-// - Metacontroller applying them, and the branch's Service appearing and disappearing: those are
-//   the end-to-end scenarios drafted in overrides.e2e.ts, for the Metacontroller harness.
-// - The Traefik v2 API group (traefik.containo.us): its CRDs are not installed by this branch's
-//   build (see routes.test.ts), so the fixture traefik-v2-tcp-backends-source-branch-runs-one is
-//   not dry-run here.
+// What it does NOT validate: Metacontroller applying them, and the branch's Service appearing and
+// disappearing: those are the end-to-end scenarios of overrides-e2e.test.ts.
 //
 //   node test/run.ts "test/cluster/backends.test.ts" --serial
 
@@ -18,13 +15,13 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { loadAll } from "js-yaml";
 import { parseConfig } from "../../lib/config.ts";
 import { computeSync } from "../../lib/engine.ts";
 import { parseSyncRequest } from "../../lib/request.ts";
 import { ensureRouteCRDs, REPO_ROOT } from "./build.ts";
-import { controlPlaneForTests, waitFor } from "./harness.ts";
+import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
 import { type ApiResponse, KubeClient, type KubeObject, resourcePath } from "./kube.ts";
+import { waitFor } from "./processes.ts";
 import { makeTestCertificate } from "./tls.ts";
 
 const FIXTURES = path.join(REPO_ROOT, "test", "fixtures", "sync");
@@ -42,6 +39,7 @@ const ROWS = [
   "traefik-backend-branch-runs-own-service-stays-local",
   "traefik-backend-local-mode-branch-runs-own-annotated",
   "traefik-backend-branch-deletes-own-service-returns-to-baseline",
+  "traefik-v2-tcp-backends-source-branch-runs-one",
   "tls-secret-mirrored-with-tls-data-only",
   "tls-secret-mirrored-no-tls-secret-required",
   "tls-secret-invalid-annotation-keeps-existing-mirror",
@@ -55,6 +53,7 @@ const RESOURCES: Record<string, string> = {
   HTTPRoute: "httproutes",
   ReferenceGrant: "referencegrants",
   IngressRoute: "ingressroutes",
+  IngressRouteTCP: "ingressroutetcps",
 };
 
 let client: KubeClient;
@@ -64,26 +63,7 @@ let realTLS: Record<string, string> = {};
 const { kubectl } = controlPlaneForTests(async (cp) => {
   client = new KubeClient(cp);
   const crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
-  const files = [...crds.traefik, ...crds.gatewayApi];
-  const applied = await kubectl("apply", "--server-side", ...files.flatMap((f) => ["-f", f]));
-  assert.equal(applied.code, 0, applied.stderr);
-  for (const file of files) {
-    for (const doc of loadAll(await readFile(file, "utf8")) as ({
-      metadata: { name: string };
-    } | null)[]) {
-      if (doc === null) continue;
-      await waitFor(`CRD ${doc.metadata.name} to be Established`, 60_000, async () => {
-        const crd = await client.get(
-          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${doc.metadata.name}`,
-        );
-        const conditions = (crd.status as { conditions?: { type: string; status: string }[] })
-          ?.conditions;
-        return conditions?.some((c) => c.type === "Established" && c.status === "True")
-          ? true
-          : undefined;
-      });
-    }
-  }
+  await applyCRDs(cp, [...crds.traefik, ...crds.traefikV2, ...crds.gatewayApi]);
   realTLS = await makeTestCertificate();
   for (const ns of ["develop", "feature-login"]) {
     const r = await kubectl("create", "namespace", ns);

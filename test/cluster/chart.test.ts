@@ -1,17 +1,19 @@
 // The Helm chart charts/kube-external-sync, with Helm built from its Go module (build.ts,
-// ensureHelm) and a real control plane (harness.ts):
+// ensureHelm) and a real control plane (control-plane.ts) serving Metacontroller's CRDs:
 //
 // - `helm lint --strict` with the defaults and with every option set;
 // - `helm template` with the defaults and with every option, each server-side dry-run with strict
-//   field validation on the real API server: every object is accepted except those whose CRDs
-//   the control plane lacks (the DecoratorController, as for the Kustomize package in
-//   package.test.ts, since Metacontroller cannot be built here; and the optional ServiceMonitor,
-//   whose prometheus-operator CRD is not installed), and kubectl's only errors are that it cannot
-//   map those kinds;
+//   field validation on the real API server: every object is accepted, the DecoratorController
+//   by Metacontroller's CRD, except the optional ServiceMonitor (its prometheus-operator CRD is not
+//   installed), and kubectl's only error is that it cannot map that kind;
 // - the default rendering and `kubectl kustomize metacontroller/` produce the same objects (names,
 //   specs; the DecoratorController byte-equal), and the route values and tlsSecrets the same
 //   DecoratorController as the package with the matching components;
-// - a bad value fails with the field named (values.schema.json).
+// - a bad value fails with the field named (values.schema.json);
+// - end to end, `helm install` for real gives the running product that the Kustomize package gives
+//   in metacontroller.test.ts: Metacontroller runs the installed DecoratorController, with only its
+//   webhooks pointed at a local hook server started with the installed configuration (pods never
+//   run here), and mirrors appear in a new namespace, which reaches the state Synced.
 //
 //   npm run test:cluster      (make test-cluster builds the binaries first)
 
@@ -22,17 +24,51 @@ import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump, load, loadAll } from "js-yaml";
 import { parseConfig } from "../../lib/config.ts";
+import {
+  Annotation,
+  Label,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  State,
+} from "../../lib/constants.ts";
+import { REPLICATE_TO } from "../support/builders.ts";
 import { ensureHelm, REPO_ROOT } from "./build.ts";
-import { controlPlaneForTests, runKubectl } from "./harness.ts";
-import { type CommandResult, type Json, type KubeObject, runCommand } from "./kube.ts";
+import { controlPlaneForTests, runKubectl } from "./control-plane.ts";
+import { startHookServer } from "./hook-server.ts";
+import {
+  type CommandResult,
+  type Json,
+  KubeClient,
+  type KubeObject,
+  resourcePath,
+  runCommand,
+} from "./kube.ts";
+import {
+  installMetacontrollerCRDs,
+  loopbackDecoratorController,
+  pointWebhooksAt,
+  renderPackage,
+  startMetacontroller,
+} from "./metacontroller.ts";
+import { waitFor } from "./processes.ts";
 
 const CHART = path.join(REPO_ROOT, "charts", "kube-external-sync");
-const PKG_DIR = path.join(REPO_ROOT, "metacontroller");
 /** The namespace the package installs into; the release goes there for equal objects. */
 const NS = "kube-external-sync";
 
 let helmBinary = "";
-const { kubectl, plane } = controlPlaneForTests();
+/** HELM_CACHE_HOME, HELM_CONFIG_HOME and HELM_DATA_HOME: a directory of the control plane's. */
+let helmEnv: NodeJS.ProcessEnv = process.env;
+const { kubectl, plane } = controlPlaneForTests(async (cp) => {
+  await installMetacontrollerCRDs(cp);
+  const home = path.join(cp.dir, "helm");
+  helmEnv = {
+    ...process.env,
+    HELM_CACHE_HOME: path.join(home, "cache"),
+    HELM_CONFIG_HOME: path.join(home, "config"),
+    HELM_DATA_HOME: path.join(home, "data"),
+  };
+});
 
 before(
   async () => {
@@ -43,8 +79,8 @@ before(
 
 function helm(args: readonly string[]): Promise<CommandResult> {
   assert.ok(helmBinary, "helm was not built");
-  // `helm template` and `helm lint` of a local chart read and write nothing under HOME.
-  return runCommand(helmBinary, args, { cwd: REPO_ROOT });
+  // Helm's own directories are the control plane's: nothing under HOME is read or written.
+  return runCommand(helmBinary, args, { cwd: REPO_ROOT, env: helmEnv });
 }
 
 interface Rendered extends KubeObject {
@@ -283,14 +319,14 @@ describe("charts/kube-external-sync", () => {
     });
   });
 
-  test("defaults: the package's objects, accepted by the API server except the DecoratorController", async () => {
+  test("defaults: the package's objects, every one accepted by the API server", async () => {
     const { text, docs } = await template();
     assert.deepEqual(docs.map((d) => d.kind).sort(), DEFAULT_KINDS);
     for (const d of docs) {
       const clusterScoped = d.kind === "DecoratorController";
       assert.equal(d.metadata.namespace, clusterScoped ? undefined : NS, `${d.kind} namespace`);
     }
-    await assertDryRun(text, docs, ["DecoratorController"]);
+    await assertDryRun(text, docs, []);
   });
 
   test("the default rendering and the Kustomize package render the same objects", async () => {
@@ -350,31 +386,17 @@ describe("charts/kube-external-sync", () => {
     ],
   ] as const) {
     test(`${Object.keys(values).join(", ")}: the DecoratorController of the package with ${components.join(", ")}`, async () => {
-      const overlay = await mkdtemp(path.join(os.tmpdir(), "kes-overlay-"));
-      try {
-        const rel = (p: string) => path.relative(overlay, p).split(path.sep).join("/");
-        await writeFile(
-          path.join(overlay, "kustomization.yaml"),
-          dump({
-            apiVersion: "kustomize.config.k8s.io/v1beta1",
-            kind: "Kustomization",
-            resources: [rel(PKG_DIR)],
-            components: components.map((c) => rel(path.join(PKG_DIR, "components", c))),
-          }),
+      const pkgController = only(
+        (await renderPackage(plane(), components)) as Rendered[],
+        "DecoratorController",
+      );
+      await withValues(values as unknown as Json, async (file) => {
+        const { docs } = await template(file);
+        assert.equal(
+          dump(only(docs, "DecoratorController"), { sortKeys: true }),
+          dump(pkgController, { sortKeys: true }),
         );
-        const kustomized = await kubectl("kustomize", overlay);
-        assert.equal(kustomized.code, 0, kustomized.stderr);
-        const pkgController = only(loadAll(kustomized.stdout) as Rendered[], "DecoratorController");
-        await withValues(values as unknown as Json, async (file) => {
-          const { docs } = await template(file);
-          assert.equal(
-            dump(only(docs, "DecoratorController"), { sortKeys: true }),
-            dump(pkgController, { sortKeys: true }),
-          );
-        });
-      } finally {
-        await rm(overlay, { recursive: true, force: true });
-      }
+      });
     });
   }
 
@@ -455,7 +477,7 @@ describe("charts/kube-external-sync", () => {
         { port: "http", path: "/metrics", interval: "15s", scrapeTimeout: "5s" },
       ]);
 
-      await assertDryRun(text, docs, ["DecoratorController", "ServiceMonitor"]);
+      await assertDryRun(text, docs, ["ServiceMonitor"]);
     });
   });
 
@@ -507,5 +529,131 @@ describe("charts/kube-external-sync", () => {
       assert.match(r.stderr, message, args.join(" "));
       assert.equal(r.stdout, "", args.join(" "));
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("helm install: the running product, as kubectl apply -k gives it", () => {
+  /** Namespaces of this scenario alone: the release's, the source and a feature namespace. */
+  const RELEASE_NS = "kes-helm";
+  const SOURCE = "helm-src";
+  const TARGET = "helm-a";
+  const CONVERGE_MS = 120_000;
+
+  test("installed with Helm, Metacontroller mirrors a Service and an Ingress into a new namespace, which reaches Synced", {
+    timeout: 10 * 60_000,
+  }, async () => {
+    const cp = plane();
+    const client = new KubeClient(cp);
+    const install = await helm([
+      "install",
+      "kube-external-sync",
+      CHART,
+      "--namespace",
+      RELEASE_NS,
+      "--create-namespace",
+      "--kubeconfig",
+      cp.kubeconfigPath,
+      "--set",
+      `config.sourceNamespaces={${SOURCE}}`,
+      "--set",
+      "config.defaultTopLevelDomain=*.example.com",
+    ]);
+    assert.equal(install.code, 0, install.stdout + install.stderr);
+
+    // The hook, a local process, runs with the configuration the release installed.
+    const configMap = await client.get(
+      resourcePath("v1", "configmaps", RELEASE_NS, "kube-external-sync-config"),
+    );
+    const configFile = path.join(cp.dir, "helm-hook-config.yaml");
+    await writeFile(configFile, (configMap.data as Record<string, string>)["config.yaml"] ?? "");
+    const hook = await startHookServer({ configFile, dir: cp.dir });
+    cp.track(hook.process);
+
+    // Only the installed controller's webhooks change, as the harness changes the package's:
+    // then it is the very controller the Kustomize package runs in metacontroller.test.ts.
+    const dcPath = "/apis/metacontroller.k8s.io/v1alpha1/decoratorcontrollers/kube-external-sync";
+    const installed = await client.get(dcPath);
+    assert.equal(installed.metadata.labels?.[MANAGED_BY_LABEL], "Helm");
+    const replaced = await client.request("PUT", dcPath, pointWebhooksAt(installed, hook.url));
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    const viaKustomize = await loopbackDecoratorController(cp, hook.url);
+    assert.deepEqual((replaced.body as { spec: Json }).spec, viaKustomize.spec);
+    // Started once the webhooks reach the hook (here no Service of the release can answer).
+    const metacontroller = await startMetacontroller(cp);
+
+    for (const name of [SOURCE, TARGET]) {
+      const r = await client.request("POST", resourcePath("v1", "namespaces"), {
+        metadata: { name },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const annotations = { [REPLICATE_TO]: "helm-.*" };
+    const sources = [
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "api", namespace: SOURCE, annotations },
+        spec: { selector: { app: "api" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      },
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: "web", namespace: SOURCE, annotations },
+        spec: {
+          rules: [
+            {
+              host: `web.${SOURCE}.example.com`,
+              http: {
+                paths: [
+                  {
+                    path: "/",
+                    pathType: "Prefix",
+                    backend: { service: { name: "api", port: { number: 80 } } },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    ];
+    for (const source of sources) {
+      const resource = source.kind === "Service" ? "services" : "ingresses";
+      const r = await client.request(
+        "POST",
+        resourcePath(source.apiVersion, resource, SOURCE),
+        source,
+      );
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+
+    const mirrors = [
+      resourcePath("v1", "services", TARGET, "api"),
+      resourcePath("networking.k8s.io/v1", "ingresses", TARGET, "web"),
+    ];
+    await waitFor(
+      `the mirrors of api and web in ${TARGET}, and its state ${State.Synced}`,
+      CONVERGE_MS,
+      async () => {
+        for (const mirror of mirrors) {
+          const r = await client.request("GET", mirror);
+          const labels = (r.body as unknown as KubeObject).metadata?.labels;
+          if (r.status !== 200 || labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return undefined;
+        }
+        const ns = await client.get(resourcePath("v1", "namespaces", undefined, TARGET));
+        return ns.metadata.labels?.[Label.state] === State.Synced ? true : undefined;
+      },
+      [metacontroller.process, hook.process],
+    );
+    const ns = await client.get(resourcePath("v1", "namespaces", undefined, TARGET));
+    assert.equal(ns.metadata.annotations?.[Annotation.hosts], `web.${TARGET}.example.com`);
+    assert.equal(ns.metadata.annotations?.[Annotation.status], undefined, "nothing to report");
+    const service = await client.get(mirrors[0] as string);
+    assert.equal(
+      (service.spec as { externalName?: string }).externalName,
+      `api.${SOURCE}.svc.cluster.local`,
+    );
   });
 });

@@ -11,11 +11,10 @@ import os from "node:os";
 import path from "node:path";
 import { after, before } from "node:test";
 import { dump, loadAll } from "js-yaml";
+import { freePort, request } from "../support/net.ts";
 import { type Binaries, ensureBinaries, REPO_ROOT } from "./build.ts";
 import { type CommandResult, KubeClient, runCommand } from "./kube.ts";
 import {
-  freePort,
-  httpGet,
   type ManagedProcess,
   StartupError,
   spawnDetached,
@@ -56,6 +55,12 @@ export interface ControlPlane {
 }
 
 const SERVICE_CIDR = "10.0.0.0/24";
+/** A readiness probe that gets no answer within this long is retried. */
+const PROBE_MS = 3_000;
+
+function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
 
 function writeKubeconfig(file: string, server: string, caFile: string, token: string) {
   const doc = {
@@ -127,8 +132,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "etcd /health",
       timeoutMs,
       async () => {
-        const r = await httpGet(`${etcdUrl}/health`);
-        return r.status === 200 && /"health":\s*"true"/.test(r.body) ? true : undefined;
+        const r = await request(etcdClient, "/health", { timeoutMs: PROBE_MS });
+        return r.status === 200 && /"health":\s*"true"/.test(r.text) ? true : undefined;
       },
       [etcd],
     );
@@ -169,7 +174,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "kube-apiserver /readyz",
       timeoutMs,
       async () => {
-        const r = await httpGet(`${server}/readyz`, { token, insecure: true });
+        const r = await request(apiPort, "/readyz", {
+          headers: bearer(token),
+          tls: { insecure: true },
+          timeoutMs: PROBE_MS,
+        });
         return r.status === 200 ? true : undefined;
       },
       [etcd, apiserver],
@@ -178,7 +187,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     // it explicitly rather than skipping verification.
     const caFile = path.join(certDir, "apiserver.crt");
     const ca = await readFile(caFile, "utf8");
-    const check = await httpGet(`${server}/readyz`, { token, ca });
+    const check = await request(apiPort, "/readyz", {
+      headers: bearer(token),
+      tls: { ca },
+      timeoutMs: PROBE_MS,
+    });
     if (check.status !== 200)
       throw new StartupError(`/readyz with the CA answered ${check.status}`);
     log(`  kube-apiserver ready on ${server} (${Math.round((Date.now() - t0) / 100) / 10}s)`);
@@ -214,7 +227,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "kube-controller-manager /healthz",
       timeoutMs,
       async () => {
-        const r = await httpGet(`https://127.0.0.1:${kcmPort}/healthz`, { insecure: true });
+        const r = await request(kcmPort, "/healthz", {
+          tls: { insecure: true },
+          timeoutMs: PROBE_MS,
+        });
         return r.status === 200 ? true : undefined;
       },
       [etcd, apiserver, kcm],
@@ -224,9 +240,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "the controller manager to create ServiceAccount default/default",
       timeoutMs,
       async () => {
-        const r = await httpGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, {
-          token,
-          ca,
+        const r = await request(apiPort, "/api/v1/namespaces/default/serviceaccounts/default", {
+          headers: bearer(token),
+          tls: { ca },
+          timeoutMs: PROBE_MS,
         });
         return r.status === 200 ? true : undefined;
       },
@@ -337,14 +354,14 @@ export type RequestCounts = Map<string, number>;
 
 /** Reads the API server's request counters from its /metrics endpoint. */
 export async function apiRequestCounts(cp: ControlPlane): Promise<RequestCounts> {
-  const r = await httpGet(`${cp.server}/metrics`, {
-    token: cp.token,
-    ca: cp.ca,
+  const r = await request(Number(new URL(cp.server).port), "/metrics", {
+    headers: bearer(cp.token),
+    tls: { ca: cp.ca },
     timeoutMs: 30_000,
   });
   if (r.status !== 200) throw new Error(`GET /metrics: ${r.status}`);
   const counts: RequestCounts = new Map();
-  for (const line of r.body.split("\n")) {
+  for (const line of r.text.split("\n")) {
     if (!line.startsWith("apiserver_request_total{")) continue;
     const labels = line.slice(line.indexOf("{") + 1, line.lastIndexOf("}"));
     const value = Number(line.slice(line.lastIndexOf("}") + 1).trim());

@@ -1,30 +1,36 @@
 // What the cluster tests and the demo share to drive the package and the hook against a live
 // control plane: applying the example sources, the server-side dry run of the rendered package,
 // Metacontroller's customize and sync calls (v1 hook shape) for a Namespace read from the API
-// server, the status annotation of the answer, and dry-running every object the hook returns.
+// server, what the answer writes on the namespace (state label, hosts and status annotations), and
+// dry-running every object the hook returns.
 //
 // The assert* helpers are for the tests; the demo uses the others and reports instead of failing.
 
 import assert from "node:assert/strict";
+import { Annotation, Label, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
+import { postJson } from "../support/net.ts";
 import { type ControlPlane, runKubectl } from "./control-plane.ts";
+import type { HookServer } from "./hook-server.ts";
 import {
   type ApiResponse,
   type CommandResult,
   type Json,
   type KubeClient,
   type KubeObject,
-  postJson,
   resourcePath,
   type SyncRequest,
   type SyncResponse,
 } from "./kube.ts";
 
 type Kubectl = Pick<ControlPlane, "binaries" | "kubeconfigPath">;
+/** Where the hook server listens (on 127.0.0.1). */
+type HookAddress = Pick<HookServer, "port">;
 
 export const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
-export const STATUS_ANNOTATION = "kube-external-sync.io/status";
-const MANAGED_BY = "app.kubernetes.io/managed-by";
+export const STATUS_ANNOTATION = Annotation.status;
+export const HOSTS_ANNOTATION = Annotation.hosts;
+export const STATE_LABEL = Label.state;
 
 /** The Service and Ingress sources in develop and the feature namespaces, as in examples/. */
 export const EXAMPLE_SOURCES = ["examples/develop.yaml", "examples/feature-namespaces.yaml"];
@@ -108,35 +114,83 @@ export interface RelatedRule {
   names?: string[];
 }
 
+/** A hook call (POST of JSON) that must answer 200 with JSON. */
+async function call(hook: HookAddress, hookPath: string, body: unknown): Promise<unknown> {
+  const reply = await postJson(hook.port, hookPath, body, { timeoutMs: 30_000 });
+  assert.equal(reply.status, 200, `${hookPath}: ${reply.text}`);
+  return JSON.parse(reply.text) as unknown;
+}
+
 /** Metacontroller's customize call for the Namespace `namespace` as the API server returns it. */
 export async function customize(
   client: KubeClient,
-  hookUrl: string,
+  hook: HookAddress,
   controller: Json,
   namespace: string,
 ): Promise<{ parent: KubeObject; rules: RelatedRule[] }> {
   const parent = await client.get(resourcePath("v1", "namespaces", undefined, namespace));
-  const res = await postJson(`${hookUrl}/customize`, { controller, parent });
-  assert.equal(res.status, 200, JSON.stringify(res.json));
-  const rules = (res.json as unknown as { relatedResources: RelatedRule[] }).relatedResources;
+  const answer = await call(hook, "/customize", { controller, parent });
+  const rules = (answer as { relatedResources: RelatedRule[] }).relatedResources;
   return { parent, rules };
 }
 
-export function statusAnnotation(answer: SyncResponse): string | undefined {
-  return answer.annotations?.[STATUS_ANNOTATION];
+/** The status annotation's listing; an absent annotation (nothing to say) lists nothing. */
+export function parseStatus(text: string | null | undefined): NamespaceStatus {
+  if (text === null || text === undefined) return { skipped: [], invalid: [], omitted: 0 };
+  const listed = JSON.parse(text) as Partial<NamespaceStatus>;
+  return {
+    skipped: listed.skipped ?? [],
+    invalid: listed.invalid ?? [],
+    omitted: listed.omitted ?? 0,
+  };
 }
 
-/** Metacontroller's sync call: the hook answers 200, with its status annotation on the parent. */
+/** What a sync answer writes on its namespace: `null` removes the key. */
+export interface NamespaceOutputs {
+  state: string | null;
+  hosts: string | null;
+  status: string | null;
+}
+
+/** The namespace keys of a sync answer; it names each of them, with a value or `null`. */
+export function outputsOf(answer: SyncResponse): NamespaceOutputs {
+  const labels = answer.labels ?? {};
+  const annotations = answer.annotations ?? {};
+  for (const [keys, key] of [
+    [labels, STATE_LABEL],
+    [annotations, HOSTS_ANNOTATION],
+    [annotations, STATUS_ANNOTATION],
+  ] as const) {
+    assert.ok(key in keys, `the answer names ${key} (a value or null)`);
+  }
+  return {
+    state: labels[STATE_LABEL] ?? null,
+    hosts: annotations[HOSTS_ANNOTATION] ?? null,
+    status: annotations[STATUS_ANNOTATION] ?? null,
+  };
+}
+
+/** The same keys as a namespace holds them: an absent key is `null`. */
+export function outputsOnNamespace(ns: KubeObject): NamespaceOutputs {
+  return {
+    state: ns.metadata.labels?.[STATE_LABEL] ?? null,
+    hosts: ns.metadata.annotations?.[HOSTS_ANNOTATION] ?? null,
+    status: ns.metadata.annotations?.[STATUS_ANNOTATION] ?? null,
+  };
+}
+
+/**
+ * Metacontroller's sync call: the hook answers 200 and names the state label and the hosts and
+ * status annotations for the parent; `status` is the listing (empty when the annotation is
+ * removed, as it is when there is nothing to say).
+ */
 export async function sync(
-  hookUrl: string,
+  hook: HookAddress,
   request: SyncRequest,
-): Promise<{ answer: SyncResponse; status: NamespaceStatus }> {
-  const res = await postJson(`${hookUrl}/sync`, request);
-  assert.equal(res.status, 200, JSON.stringify(res.json));
-  const answer = res.json as unknown as SyncResponse;
-  const statusText = statusAnnotation(answer);
-  assert.ok(statusText, "the answer carries the status annotation");
-  return { answer, status: JSON.parse(statusText) as NamespaceStatus };
+): Promise<{ answer: SyncResponse; outputs: NamespaceOutputs; status: NamespaceStatus }> {
+  const answer = (await call(hook, "/sync", request)) as SyncResponse;
+  const outputs = outputsOf(answer);
+  return { answer, outputs, status: parseStatus(outputs.status) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +232,7 @@ export async function assertAccepted(
 ): Promise<void> {
   for (const obj of answer.attachments) {
     assert.equal(obj.metadata.annotations?.[LAST_APPLIED], undefined, "never copied");
-    assert.equal(obj.metadata.labels?.[MANAGED_BY], "kube-external-sync");
+    assert.equal(obj.metadata.labels?.[MANAGED_BY_LABEL], MANAGED_BY_VALUE);
     if (obj.kind !== "ReferenceGrant") assert.equal(obj.metadata.namespace, namespace);
   }
   const rejected = (await dryRunEach(answer.attachments, dryRunCreate))

@@ -5,10 +5,9 @@ import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { freePort, request } from "../support/net.ts";
 import { REPO_ROOT } from "./build.ts";
 import {
-  freePort,
-  httpGet,
   type ManagedProcess,
   StartupError,
   spawnDetached,
@@ -24,6 +23,8 @@ export interface HookServerOptions {
   configFile: string;
   /** Default: a free port. */
   port?: number;
+  /** LOG_LEVEL (default `warn`; `info` logs every request). */
+  logLevel?: string;
   /** Where its log goes (default: a new temp directory, removed by stop()). */
   dir?: string;
   persistent?: boolean;
@@ -58,7 +59,7 @@ export async function startHookServer(opts: HookServerOptions): Promise<HookServ
       PORT: String(port),
       HOST: "127.0.0.1",
       CONFIG_FILE: path.resolve(opts.configFile),
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: opts.logLevel ?? "warn",
     };
     if (opts.kubeconfig) env.KUBECONFIG = opts.kubeconfig;
     const proc = await spawnDetached(
@@ -72,7 +73,8 @@ export async function startHookServer(opts: HookServerOptions): Promise<HookServ
       await waitFor(
         "hook server /readyz",
         opts.timeoutMs ?? 30_000,
-        async () => ((await httpGet(`${url}/readyz`)).status === 200 ? true : undefined),
+        async () =>
+          (await request(port, "/readyz", { timeoutMs: 3_000 })).status === 200 ? true : undefined,
         [proc],
       );
       return {
@@ -96,11 +98,11 @@ export async function startHookServer(opts: HookServerOptions): Promise<HookServ
 }
 
 /** How many requests the hook server has answered for `hook` ("sync", "customize") so far. */
-export async function hookCalls(hook: Pick<HookServer, "url">, name: string): Promise<number> {
-  const r = await httpGet(`${hook.url}/metrics`);
-  if (r.status !== 200) throw new Error(`GET ${hook.url}/metrics: ${r.status}`);
+export async function hookCalls(hook: Pick<HookServer, "port">, name: string): Promise<number> {
+  const r = await request(hook.port, "/metrics", { timeoutMs: 3_000 });
+  if (r.status !== 200) throw new Error(`GET /metrics of the hook server: ${r.status}`);
   let total = 0;
-  for (const line of r.body.split("\n")) {
+  for (const line of r.text.split("\n")) {
     if (!line.startsWith("kube_external_sync_hook_requests_total{")) continue;
     if (!line.includes(`hook="${name}"`)) continue;
     total += Number(line.slice(line.lastIndexOf("}") + 1).trim());

@@ -1,13 +1,13 @@
 // Small helpers shared by the cluster tests and the demo: a raw Kubernetes API client, kubectl,
 // and building a sync request for the hook from live objects.
 //
-// The API client is plain HTTPS on purpose. @kubernetes/client-node's typed APIs re-serialize
+// The API client is plain HTTPS (test/support/net.ts) on purpose. @kubernetes/client-node's typed APIs re-serialize
 // bodies through their models, which silently drops fields they do not know and rewrites
 // timestamps; to validate the hook's exact output (and to send the hook objects exactly as the API
 // server returns them, as Metacontroller does) the JSON must go through untouched.
 
 import { spawn } from "node:child_process";
-import https from "node:https";
+import { request } from "../support/net.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -68,56 +68,41 @@ export function resourcePath(
 
 export class KubeClient {
   private readonly access: ClusterAccess;
+  /** The API server listens on 127.0.0.1 (control-plane.ts): only its port matters. */
+  private readonly port: number;
 
   constructor(access: ClusterAccess) {
     this.access = access;
+    this.port = Number(new URL(access.server).port);
   }
 
-  request(
+  async request(
     method: string,
     apiPath: string,
     body?: unknown,
     contentType = "application/json",
   ): Promise<ApiResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        new URL(apiPath, this.access.server),
-        {
-          method,
-          ca: this.access.ca,
-          timeout: 30_000,
-          headers: {
-            authorization: `Bearer ${this.access.token}`,
-            accept: "application/json",
-            ...(payload === undefined
-              ? {}
-              : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
-          },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => {
-            text += d;
-          });
-          res.on("end", () => {
-            let parsed: Json = text;
-            try {
-              parsed = JSON.parse(text) as Json;
-            } catch {
-              // keep the text
-            }
-            const w = res.headers.warning;
-            const warnings = w === undefined ? [] : Array.isArray(w) ? w : [w];
-            resolve({ status: res.statusCode ?? 0, body: parsed, warnings });
-          });
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`${method} ${apiPath} timed out`)));
-      req.on("error", reject);
-      req.end(payload);
+    const reply = await request(this.port, apiPath, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.access.token}`,
+        accept: "application/json",
+        ...(payload === undefined ? {} : { "content-type": contentType }),
+      },
+      ...(payload === undefined ? {} : { body: payload }),
+      tls: { ca: this.access.ca },
+      timeoutMs: 30_000,
     });
+    let parsed: Json = reply.text;
+    try {
+      parsed = JSON.parse(reply.text) as Json;
+    } catch {
+      // keep the text
+    }
+    const w = reply.headers.warning;
+    const warnings = w === undefined ? [] : Array.isArray(w) ? w : [w];
+    return { status: reply.status, body: parsed, warnings };
   }
 
   async get(apiPath: string): Promise<KubeObject> {
@@ -158,11 +143,12 @@ export interface CommandResult {
 export function runCommand(
   cmd: string,
   args: readonly string[],
-  opts: { cwd?: string; input?: string; timeoutMs?: number } = {},
+  opts: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
+      env: opts.env ?? process.env,
       stdio: ["pipe", "pipe", "pipe"],
       timeout: opts.timeoutMs ?? 120_000,
     });
@@ -192,8 +178,9 @@ export interface SyncRequest {
 }
 
 export interface SyncResponse {
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
+  /** A value sets the key on the namespace, `null` removes it. */
+  labels?: Record<string, string | null>;
+  annotations?: Record<string, string | null>;
   attachments: KubeObject[];
   resyncAfterSeconds?: number;
 }
@@ -240,26 +227,6 @@ export function ownedBy(obj: KubeObject, uid: string): boolean {
 /** An object with its keys in byte order, as Go's encoding/json writes a map. */
 export function sortedByKey<T>(entries: Iterable<[string, T]>): Record<string, T> {
   return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-export async function postJson(
-  url: string,
-  body: unknown,
-): Promise<{ status: number; json: Json }> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  let json: Json = text;
-  try {
-    json = JSON.parse(text) as Json;
-  } catch {
-    // a plain-text error message
-  }
-  return { status: res.status, json };
 }
 
 /** One line per mirror: kind, namespace/name and where it points. */

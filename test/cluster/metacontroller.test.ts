@@ -13,7 +13,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
+import { Annotation, MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
+import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
 import {
   apiRequestCounts,
@@ -22,7 +24,13 @@ import {
   requestsBetween,
   writesOf,
 } from "./control-plane.ts";
-import { applyExampleSources, STATUS_ANNOTATION, sync } from "./hook-requests.ts";
+import {
+  applyExampleSources,
+  type NamespaceOutputs,
+  outputsOnNamespace,
+  parseStatus,
+  sync,
+} from "./hook-requests.ts";
 import { type HookServer, hookCalls, startHookServer } from "./hook-server.ts";
 import {
   buildSyncRequest,
@@ -40,8 +48,6 @@ import {
 } from "./metacontroller.ts";
 import { waitFor } from "./processes.ts";
 
-const MANAGED_BY = "app.kubernetes.io/managed-by";
-const REPLICATE_TO = "kube-external-sync.io/replicate-to";
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
 const CONVERGE_MS = 90_000;
 const TEST_TIMEOUT = { timeout: 10 * 60_000 };
@@ -183,7 +189,7 @@ async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
 }
 
 function isMirror(obj: KubeObject | undefined): boolean {
-  return obj?.metadata.labels?.[MANAGED_BY] === "kube-external-sync";
+  return obj?.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
 }
 
 /** Waits until the mirror `kind/name` exists in `namespace` and satisfies `ok`. */
@@ -213,27 +219,48 @@ function goneFrom(kind: Kind, namespace: string, name: string): Promise<true> {
   );
 }
 
-function statusOf(ns: KubeObject): NamespaceStatus | undefined {
-  const text = ns.metadata.annotations?.[STATUS_ANNOTATION];
-  return text === undefined ? undefined : (JSON.parse(text) as NamespaceStatus);
-}
-
-/** Waits until the namespace's status annotation satisfies `ok`. */
-function statusIn(
+/** Waits until the namespace's state label, hosts and status annotations satisfy `ok`. */
+function outputsIn(
   namespace: string,
   what: string,
-  ok: (status: NamespaceStatus) => boolean,
-): Promise<NamespaceStatus> {
+  ok: (outputs: NamespaceOutputs) => boolean,
+): Promise<NamespaceOutputs> {
   return waitFor(
-    `the status of ${namespace} to show ${what}`,
+    `${namespace} to show ${what}`,
     CONVERGE_MS,
     async () => {
       const ns = await getMaybe(resourcePath("v1", "namespaces", undefined, namespace));
-      const status = ns && statusOf(ns);
-      return status && ok(status) ? status : undefined;
+      const outputs = ns && outputsOnNamespace(ns);
+      return outputs && ok(outputs) ? outputs : undefined;
     },
     [metacontroller.process],
   );
+}
+
+/**
+ * Waits until the namespace's state label is `state` and its status annotation, which is there
+ * whenever it lists something, satisfies `ok`. Returns the listing (empty when absent).
+ */
+async function stateIn(
+  namespace: string,
+  state: State,
+  what: string,
+  ok: (status: NamespaceStatus) => boolean = () => true,
+): Promise<NamespaceStatus> {
+  const outputs = await outputsIn(
+    namespace,
+    `the state ${state}, ${what}`,
+    (o) => o.state === state && ok(parseStatus(o.status)),
+  );
+  return parseStatus(outputs.status);
+}
+
+/** `Kind/name` of the mirrors the status lists with `reason`. */
+function listed(status: NamespaceStatus, reason: string): string[] {
+  return [...status.skipped, ...status.invalid]
+    .filter((i) => i.reason === reason)
+    .map((i) => i.object)
+    .sort();
 }
 
 function portOf(svc: KubeObject): number | undefined {
@@ -359,7 +386,7 @@ describe("Metacontroller applies the hook's answers", () => {
       });
 
       // What the hook answers now, for the request Metacontroller would send (the mirrors among
-      // the attachments), is what is applied, and its status is the namespace's annotation.
+      // the attachments), is what is applied, and what it writes on the namespace is there.
       const request = await buildSyncRequest(
         client,
         controller as unknown as Json,
@@ -367,7 +394,7 @@ describe("Metacontroller applies the hook's answers", () => {
         ["develop", "feature-login"],
       );
       assert.equal(Object.keys(request.attachments["Service.v1"] ?? {}).length, 3);
-      const { answer, status } = await sync(hook.url, request);
+      const { answer, outputs } = await sync(hook, request);
       assert.equal(answer.attachments.length, 4);
       for (const desired of answer.attachments) {
         const got = live.find(
@@ -376,21 +403,29 @@ describe("Metacontroller applies the hook's answers", () => {
         assert.ok(got, `${desired.kind} ${desired.metadata.name} is applied`);
         assertApplied(got, desired, uid);
       }
-      // Metacontroller writes the parent's annotation after the attachments.
-      await statusIn(
+      // Every mirror is in place and nothing is reported: Synced, with the hosts and no status.
+      assert.deepEqual(outputs, {
+        state: State.Synced,
+        hosts: "api.feature-login.example.com,feature-login.example.com",
+        status: null,
+      });
+      await outputsIn(
         "feature-login",
-        "the hook's status",
-        (s) => JSON.stringify(s) === JSON.stringify(status),
+        "what the hook answered",
+        (o) => JSON.stringify(o) === JSON.stringify(outputs),
       );
-      assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
 
-      // checkout-redesign is selected by its label and skips example-api.
+      // checkout-redesign is selected by its label and skips example-api: listed, no problem.
       await mirrorIn("Service", "checkout-redesign", "postgres");
       await mirrorIn("Ingress", "checkout-redesign", "example");
-      const redesign = await statusIn("checkout-redesign", "example-api skipped", (s) =>
-        s.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/example-api"),
+      const redesign = await stateIn(
+        "checkout-redesign",
+        State.Synced,
+        "example-api skipped",
+        (s) => s.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/example-api"),
       );
-      assert.deepEqual(redesign.mirrors, { Ingress: 1, Service: 2 });
+      assert.deepEqual(listed(redesign, "Skipped"), ["Service/example-api"]);
+      assert.deepEqual(redesign.invalid, []);
       assert.equal(
         await getMaybe(pathOf("Service", "checkout-redesign", "example-api")),
         undefined,
@@ -404,14 +439,19 @@ describe("Metacontroller applies the hook's answers", () => {
     async () => {
       const key = "e2e.example.com/sel";
       await sourceService("sel-src", "by-label", {
-        "kube-external-sync.io/replicate-to-matching": `${key}=yes`,
+        [Annotation.replicateToMatching]: `${key}=yes`,
       });
       await sourceService("sel-src", "by-annotation", {
-        "kube-external-sync.io/replicate-to-annotated": `${key}=yes`,
+        [Annotation.replicateToAnnotated]: `${key}=yes`,
       });
+      // Targets sel-a by name: once its mirror is in place (the state Synced), sel-a was synced
+      // without the label and the annotation, and got nothing else.
+      await sourceService("sel-src", "by-name", { [REPLICATE_TO]: "sel-a" });
       await createNamespace("sel-a");
-      const none = await statusIn("sel-a", "a sync", () => true);
-      assert.deepEqual(none.mirrors, { Ingress: 0, Service: 0 });
+      await stateIn("sel-a", State.Synced, "its one mirror in place");
+      assert.ok(isMirror(await getMaybe(pathOf("Service", "sel-a", "by-name"))));
+      assert.equal(await getMaybe(pathOf("Service", "sel-a", "by-label")), undefined);
+      assert.equal(await getMaybe(pathOf("Service", "sel-a", "by-annotation")), undefined);
       const nsPath = resourcePath("v1", "namespaces", undefined, "sel-a");
 
       await patch(nsPath, { metadata: { labels: { [key]: "yes" } } });
@@ -510,7 +550,7 @@ describe("Metacontroller applies the hook's answers", () => {
     "an unmanaged Service and Ingress of a mirror's name are left untouched and reported; once deleted, the mirrors appear",
     TEST_TIMEOUT,
     async () => {
-      const selector = { "kube-external-sync.io/replicate-to-matching": "e2e.example.com/con=yes" };
+      const selector = { [Annotation.replicateToMatching]: "e2e.example.com/con=yes" };
       await sourceService("con-src", "api", selector);
       await sourceIngress("con-src", "web", selector, "web.con-src.example.com");
       await createNamespace("con-a");
@@ -530,12 +570,12 @@ describe("Metacontroller applies the hook's answers", () => {
       await patch(resourcePath("v1", "namespaces", undefined, "con-a"), {
         metadata: { labels: { "e2e.example.com/con": "yes" } },
       });
-      const status = await statusIn("con-a", "two conflicts", (s) =>
+      const status = await stateIn("con-a", State.Degraded, "two conflicts", (s) =>
         ["Service/api", "Ingress/web"].every((object) =>
           s.skipped.some((i) => i.reason === "Conflict" && i.object === object),
         ),
       );
-      assert.deepEqual(status.mirrors, { Ingress: 0, Service: 0 });
+      assert.deepEqual(listed(status, "Conflict"), ["Ingress/web", "Service/api"]);
       for (const own of [ownService, ownIngress]) {
         const kind = own.kind as Kind;
         const now = await getMaybe(pathOf(kind, "con-a", own.metadata.name));
@@ -552,6 +592,12 @@ describe("Metacontroller applies the hook's answers", () => {
       await remove(pathOf("Ingress", "con-a", "web"));
       await mirrorIn("Service", "con-a", "api");
       await mirrorIn("Ingress", "con-a", "web");
+      // The conflicts are cleared: Synced, and the status annotation removed.
+      await outputsIn(
+        "con-a",
+        "the state Synced and no status annotation",
+        (o) => o.state === State.Synced && o.status === null,
+      );
     },
   );
 
@@ -566,7 +612,7 @@ describe("Metacontroller applies the hook's answers", () => {
       await mirrorIn("Service", "skp-a", "db");
 
       await patch(resourcePath("v1", "namespaces", undefined, "skp-a"), {
-        metadata: { annotations: { "kube-external-sync.io/skip": "api" } },
+        metadata: { annotations: { [SKIP]: "api" } },
       });
       await goneFrom("Service", "skp-a", "api");
       const create = await kubectl(
@@ -590,10 +636,12 @@ describe("Metacontroller applies the hook's answers", () => {
       const after = await getMaybe(pathOf("Service", "skp-a", "api"));
       assert.equal(after?.metadata.uid, own.metadata.uid);
       assert.equal(after?.metadata.resourceVersion, own.metadata.resourceVersion);
-      const status = await statusIn("skp-a", "api skipped", (s) =>
+      // The skip is listed, and is no problem: the namespace stays Synced.
+      const status = await stateIn("skp-a", State.Synced, "api skipped", (s) =>
         s.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/api"),
       );
-      assert.deepEqual(status.mirrors, { Ingress: 0, Service: 1 });
+      assert.deepEqual(listed(status, "Skipped"), ["Service/api"]);
+      assert.deepEqual(status.invalid, []);
     },
   );
 
@@ -655,7 +703,7 @@ describe("Metacontroller applies the hook's answers", () => {
         metadata: { annotations: { [REPLICATE_TO]: "inv-(" } },
         spec: { ports: [{ name: "http", port: 81, targetPort: 8080, protocol: "TCP" }] },
       });
-      const status = await statusIn("inv-a", "the invalid annotation", (s) =>
+      const status = await stateIn("inv-a", State.Degraded, "the invalid annotation", (s) =>
         s.invalid.some((i) => i.reason === "InvalidAnnotation" && i.source === "inv-src/api"),
       );
       assert.match(JSON.stringify(status.invalid), /inv-\(/);
@@ -665,7 +713,11 @@ describe("Metacontroller applies the hook's answers", () => {
         metadata: { annotations: { [REPLICATE_TO]: "inv-.*" } },
       });
       await mirrorIn("Service", "inv-a", "api", (s) => portOf(s) === 81);
-      await statusIn("inv-a", "nothing invalid", (s) => s.invalid.length === 0);
+      await outputsIn(
+        "inv-a",
+        "the state Synced and no status annotation",
+        (o) => o.state === State.Synced && o.status === null,
+      );
     },
   );
 
@@ -784,7 +836,7 @@ describe("Metacontroller applies the hook's answers", () => {
     const calls = await quiet(3_000);
     const countsBefore = await apiRequestCounts(cp);
     const started = Date.now();
-    // The status annotation Metacontroller wrote must not trigger further syncs.
+    // The state label and the annotations Metacontroller wrote must not trigger further syncs.
     const seen = await waitFor("20 s to pass, or a sync call", 60_000, async () => {
       const now = await hookCalls(hook, "sync");
       return now !== calls || Date.now() - started >= 20_000 ? now : undefined;

@@ -11,12 +11,11 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadAll } from "js-yaml";
+import { freePort, request } from "../support/net.ts";
 import { metacontrollerCRDs, REPO_ROOT } from "./build.ts";
 import { applyCRDs, type ControlPlane, runKubectl } from "./control-plane.ts";
 import type { Json, KubeObject } from "./kube.ts";
 import {
-  freePort,
-  httpGet,
   type ManagedProcess,
   StartupError,
   spawnDetached,
@@ -88,7 +87,7 @@ export async function startMetacontroller(
         "metacontroller /readyz",
         opts.timeoutMs ?? 60_000,
         async () =>
-          (await httpGet(`http://127.0.0.1:${healthPort}/readyz`)).status === 200
+          (await request(healthPort, "/readyz", { timeoutMs: 3_000 })).status === 200
             ? true
             : undefined,
         [proc],
@@ -156,9 +155,21 @@ interface Webhook {
 }
 
 /**
- * The package's DecoratorController (with `components`) whose hooks call `hookUrl` instead of the
- * in-cluster Service: each webhook's `service` and `path` become one `url`; nothing else changes.
+ * `dc` with its hooks calling `hookUrl` instead of the in-cluster Service: each webhook's `service`
+ * and `path` become one `url`; nothing else changes. Pods never run on this control plane, so this
+ * is how the hook server, a local process, serves an installed controller.
  */
+export function pointWebhooksAt(dc: KubeObject, hookUrl: string): KubeObject {
+  const out = structuredClone(dc);
+  const hooks = (out.spec as { hooks: Record<string, { webhook: Webhook }> }).hooks;
+  for (const hook of Object.values(hooks)) {
+    const { service: _service, path: hookPath, ...rest } = hook.webhook;
+    hook.webhook = { ...rest, url: `${hookUrl}${hookPath ?? ""}` };
+  }
+  return out;
+}
+
+/** The package's DecoratorController (with `components`) with its webhooks on `hookUrl`. */
 export async function loopbackDecoratorController(
   cp: Pick<ControlPlane, "binaries" | "kubeconfigPath">,
   hookUrl: string,
@@ -167,12 +178,7 @@ export async function loopbackDecoratorController(
   const docs = await renderPackage(cp, components);
   const dc = docs.find((d) => d.kind === "DecoratorController");
   if (!dc) throw new Error("the package has no DecoratorController");
-  const hooks = (dc.spec as { hooks: Record<string, { webhook: Webhook }> }).hooks;
-  for (const hook of Object.values(hooks)) {
-    const { service: _service, path: hookPath, ...rest } = hook.webhook;
-    hook.webhook = { ...rest, url: `${hookUrl}${hookPath ?? ""}` };
-  }
-  return dc;
+  return pointWebhooksAt(dc, hookUrl);
 }
 
 /** Applies (creates or updates) `dc` with kubectl. */

@@ -198,7 +198,7 @@ describe("hook answers for live objects", () => {
   async function sync(namespace: string) {
     assert.ok(hook);
     const request = await buildSyncRequest(client, controller, namespace, ["develop", namespace]);
-    return { request, ...(await postSync(hook.url, request)) };
+    return { request, ...(await postSync(hook, request)) };
   }
 
   function names(answer: SyncResponse, kind: string): string[] {
@@ -228,7 +228,7 @@ describe("hook answers for live objects", () => {
   test("customize asks for exactly what the sync requests below contain", async () => {
     assert.ok(hook);
     for (const ns of ["feature-login", "checkout-redesign"]) {
-      const { rules } = await customize(client, hook.url, controller, ns);
+      const { rules } = await customize(client, hook, controller, ns);
       const got = rules.map((r) => `${r.apiVersion} ${r.resource} ${r.namespace}`).sort();
       const want = ["develop", ns]
         .flatMap((n) => [`v1 services ${n}`, `networking.k8s.io/v1 ingresses ${n}`])
@@ -241,11 +241,13 @@ describe("hook answers for live objects", () => {
   });
 
   test("feature-login (replicate-to pattern) gets 3 Services and 1 Ingress, all valid", async () => {
-    const { answer, status } = await sync("feature-login");
+    const { answer, outputs } = await sync("feature-login");
     assert.deepEqual(names(answer, "Service"), ["example-api", "example-web", "postgres"]);
     assert.deepEqual(names(answer, "Ingress"), ["example"]);
     assert.equal(answer.attachments.length, 4);
-    assert.deepEqual(status.mirrors, { Ingress: 1, Service: 3 });
+    // Nothing to report, and no state yet: none of the mirrors is in place (no Metacontroller
+    // runs here), so the namespace gets no write until they are.
+    assert.deepEqual(outputs, { state: null, hosts: null, status: null });
     for (const svc of answer.attachments.filter((a) => a.kind === "Service")) {
       const spec = svc.spec as { type: string; externalName: string };
       assert.equal(spec.type, "ExternalName");
@@ -267,14 +269,17 @@ describe("hook answers for live objects", () => {
   });
 
   test("checkout-redesign (label selector, skip annotation) gets 2 Services and 1 Ingress", async () => {
-    const { answer, status } = await sync("checkout-redesign");
+    const { answer, outputs, status } = await sync("checkout-redesign");
     assert.deepEqual(names(answer, "Service"), ["example-web", "postgres"]);
     assert.deepEqual(names(answer, "Ingress"), ["example"]);
-    assert.deepEqual(status.mirrors, { Ingress: 1, Service: 2 });
-    assert.ok(
-      status.skipped.some((i) => i.reason === "Skipped" && i.object === "Service/example-api"),
+    assert.deepEqual(
+      status.skipped.map((i) => `${i.reason} ${i.object}`),
+      ["Skipped Service/example-api"],
       JSON.stringify(status),
     );
+    assert.deepEqual(status.invalid, []);
+    // A skip the namespace asked for is listed but is no problem: no Degraded state.
+    assert.equal(outputs.state, null);
     await assertAccepted(client, "checkout-redesign", answer);
   });
 
@@ -301,8 +306,9 @@ describe("hook answers for live objects", () => {
     // Creating the mirror now would fail: that is why the hook must leave it out.
     assert.equal((await client.dryRunCreate(mirror)).status, 409);
 
-    const { request, answer, status } = await sync("feature-login");
+    const { request, answer, outputs, status } = await sync("feature-login");
     assert.ok(request.related["Service.v1"]?.["feature-login/postgres"], "related sees it");
+    assert.equal(outputs.state, "Degraded", "a conflict needs a person");
     assert.deepEqual(names(answer, "Service"), ["example-api", "example-web"]);
     assert.deepEqual(names(answer, "Ingress"), ["example"]);
     assert.ok(
@@ -331,6 +337,7 @@ describe("hook answers for live objects", () => {
     });
     const after = await sync("feature-login");
     assert.deepEqual(names(after.answer, "Service"), ["example-api", "example-web", "postgres"]);
+    assert.equal(after.outputs.status, null, "nothing left to report");
     await assertAccepted(client, "feature-login", after.answer);
   });
 });

@@ -2,13 +2,11 @@
 // process group, logging to a file. stopProcessGroup() sends SIGTERM to the group, SIGKILL after a
 // timeout. Unless `persistent` is set (the demo), 'exit', SIGINT, SIGTERM and SIGHUP handlers kill
 // whatever is still running and remove the tracked directories, so a failed or interrupted test
-// leaves nothing behind. Also the one free-port helper and the polling wait of the cluster code.
+// leaves nothing behind. Also the polling wait of the cluster code (free ports and HTTP requests
+// come from test/support/net.ts).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import http from "node:http";
-import https from "node:https";
-import net from "node:net";
 import os from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { REPO_ROOT } from "./build.ts";
@@ -207,27 +205,6 @@ export function tail(file: string, lines = 40): string {
 // ---------------------------------------------------------------------------------------------
 // Waiting
 
-const handedOut = new Set<number>();
-
-/** A port nobody listens on right now (and not handed out before by this process). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const addr = srv.address();
-        const p = typeof addr === "object" && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-}
-
 export class StartupError extends Error {}
 
 function exited(p: ManagedProcess): string | undefined {
@@ -271,35 +248,4 @@ export async function waitFor<T>(
     }
     await delay(250);
   }
-}
-
-export interface HttpResult {
-  status: number;
-  body: string;
-}
-
-export function httpGet(
-  url: string,
-  opts: { token?: string; ca?: string; insecure?: boolean; timeoutMs?: number } = {},
-): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const headers: Record<string, string> = {};
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    const options: https.RequestOptions = { headers, timeout: opts.timeoutMs ?? 3_000 };
-    if (u.protocol === "https:") {
-      if (opts.ca) options.ca = opts.ca;
-      if (opts.insecure) options.rejectUnauthorized = false;
-    }
-    const req = (u.protocol === "https:" ? https : http).get(u, options, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => {
-        body += d;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("request timed out")));
-    req.on("error", reject);
-  });
 }

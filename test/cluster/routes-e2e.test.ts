@@ -12,6 +12,8 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import { dump } from "js-yaml";
+import { MANAGED_BY_VALUE } from "../../lib/constants.ts";
+import { MANAGED_BY, REPLICATE_TO } from "../support/builders.ts";
 import { ensureRouteCRDs } from "./build.ts";
 import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
 import { startHookServer } from "./hook-server.ts";
@@ -26,7 +28,7 @@ import { waitFor } from "./processes.ts";
 
 const SOURCE_NS = "rt-src";
 const TARGET_NS = "rt-a";
-const REPLICATE = { "kube-external-sync.io/replicate-to": "rt-.*" };
+const REPLICATE = { [REPLICATE_TO]: "rt-.*" };
 const CONVERGE_MS = 90_000;
 const GRANT = `kube-external-sync-${TARGET_NS}`;
 
@@ -129,8 +131,7 @@ function mirror(
     CONVERGE_MS,
     async () => {
       const obj = await getMaybe(pathOf(ref, namespace, name));
-      const managed =
-        obj?.metadata.labels?.["app.kubernetes.io/managed-by"] === "kube-external-sync";
+      const managed = obj?.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
       return obj && managed && ok(obj.spec as Record<string, unknown>) ? obj : undefined;
     },
     [metacontroller.process],

@@ -19,6 +19,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadAll } from "js-yaml";
+import { groupKeyOfKind, REPLICATED_FROM, toFeatures } from "../support/builders.ts";
 import { ensureRouteCRDs, REPO_ROOT, type RouteCRDs } from "./build.ts";
 import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
 import {
@@ -43,7 +44,6 @@ import { installMetacontrollerCRDs, renderPackage, withOverlay } from "./metacon
 import { waitFor } from "./processes.ts";
 
 const NS = "kube-external-sync";
-const REPLICATED_FROM = "kube-external-sync.io/replicated-from";
 
 let client: KubeClient;
 let crds: RouteCRDs;
@@ -88,11 +88,6 @@ async function resourceOfKind(apiVersion: string, kind: string): Promise<string>
   const r = (await resourcesOf(apiVersion)).find((x) => x.kind === kind);
   assert.ok(r, `${apiVersion} ${kind} is served`);
   return r.name;
-}
-
-/** The key of a kind in the request maps: `Kind.version` or `Kind.group/version`. */
-function mapKey(apiVersion: string, kind: string): string {
-  return `${kind}.${apiVersion}`;
 }
 
 /**
@@ -315,22 +310,24 @@ describe("hook answers for live route objects", () => {
    */
   async function sync(hook: HookServer | undefined, namespace: string, dc: Rendered = controller) {
     assert.ok(hook);
-    const { parent, rules } = await customize(client, hook.url, dc as unknown as Json, namespace);
+    const { parent, rules } = await customize(client, hook, dc as unknown as Json, namespace);
 
     const attachments: SyncRequest["attachments"] = {};
     for (const a of attachmentsOf(dc)) {
-      attachments[mapKey(a.apiVersion, await kindOfResource(a.apiVersion, a.resource))] = {};
+      attachments[groupKeyOfKind(await kindOfResource(a.apiVersion, a.resource), a.apiVersion)] =
+        {};
     }
     const grouped = new Map<string, Map<string, KubeObject>>();
     for (const rule of rules) {
       assert.equal(rule.labelSelector, undefined, "the example configs set no sourceSelector");
       const kind = await kindOfResource(rule.apiVersion, rule.resource);
-      const byName = grouped.get(mapKey(rule.apiVersion, kind)) ?? new Map<string, KubeObject>();
+      const byName =
+        grouped.get(groupKeyOfKind(kind, rule.apiVersion)) ?? new Map<string, KubeObject>();
       for (const o of await list(rule.apiVersion, rule.resource, rule.namespace)) {
         if (rule.names !== undefined && !rule.names.includes(o.metadata.name)) continue;
         byName.set(`${rule.namespace}/${o.metadata.name}`, o);
       }
-      grouped.set(mapKey(rule.apiVersion, kind), byName);
+      grouped.set(groupKeyOfKind(kind, rule.apiVersion), byName);
     }
     const related: SyncRequest["related"] = sortedByKey(
       [...grouped].map(([k, v]) => [k, sortedByKey(v)]),
@@ -342,7 +339,7 @@ describe("hook answers for live route objects", () => {
       related,
       finalizing: false,
     };
-    return { rules, request, ...(await postSync(hook.url, request)) };
+    return { rules, request, ...(await postSync(hook, request)) };
   }
 
   function find(answer: SyncResponse, kind: string, name: string): KubeObject | undefined {
@@ -635,7 +632,7 @@ describe("hook answers for live route objects", () => {
         metadata: {
           name: "strip-legacy",
           namespace: "develop",
-          annotations: { "kube-external-sync.io/replicate-to": "feature-.*" },
+          annotations: toFeatures,
         },
         spec: { stripPrefix: { prefixes: ["/legacy"] } },
       },
@@ -645,7 +642,7 @@ describe("hook answers for live route objects", () => {
         metadata: {
           name: "legacy",
           namespace: "develop",
-          annotations: { "kube-external-sync.io/replicate-to": "feature-.*" },
+          annotations: toFeatures,
         },
         spec: {
           entryPoints: ["web"],

@@ -337,6 +337,15 @@ export function secretMarker(label: string): SecretMarker {
   return { plain, encoded: pemEncoded(plain), forms };
 }
 
+/**
+ * Key material made elsewhere (a real private key, base64 as Secret data holds it) as a marker:
+ * every run of 10 characters of its base64 and of its decoded text is one of its forms.
+ */
+export function valueMarker(encoded: string): SecretMarker {
+  const plain = Buffer.from(encoded, "base64").toString("utf8");
+  return { plain, encoded, forms: [...windows(encoded), ...windows(plain)] };
+}
+
 /** Fails when any form of the marker's value appears in `text`. */
 export function assertNoSecretData(text: string, where: string, marker: SecretMarker): void {
   for (const form of marker.forms) {

@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import http, { type IncomingHttpHeaders } from "node:http";
+import https from "node:https";
 import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 
-// Loopback networking shared by the HTTP tests and the bench: a free port, one HTTP client, and
-// the real entry point (`node hooks/server.ts`) as a child process.
+// Loopback networking shared by the HTTP tests, the cluster tests and the benches: a free port,
+// one HTTP(S) client, and the real entry point (`node hooks/server.ts`) as a child process.
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -23,46 +24,68 @@ export interface RequestOptions {
   chunked?: boolean;
   /** A keep-alive agent to reuse connections; default: a connection of its own. */
   agent?: http.Agent | false;
+  /** HTTPS, trusting `ca` (a PEM chain) or, for a self-signed probe target, nothing (`insecure`). */
+  tls?: { ca?: string; insecure?: boolean };
+  /** Fails the request when the socket is idle this long; default: no limit. */
+  timeoutMs?: number;
 }
 
-/** A port free on 127.0.0.1 right now. */
+/** Ports this process handed out already: a port just closed can be handed out again. */
+const handedOut = new Set<number>();
+
+/** A port free on 127.0.0.1 right now, and not handed out before by this process. */
 export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  if (address === null || typeof address !== "object") throw new Error("no port assigned");
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
+  for (;;) {
+    const server = createNetServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const address = server.address();
+    if (address === null || typeof address !== "object") throw new Error("no port assigned");
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!handedOut.has(address.port)) {
+      handedOut.add(address.port);
+      return address.port;
+    }
+  }
+}
+
+/** Node's options for a request to 127.0.0.1: Content-Length unless chunked, TLS, timeout. */
+function nodeOptions(port: number, path: string, opts: RequestOptions): https.RequestOptions {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.body !== undefined && !opts.chunked)
+    headers["content-length"] = String(Buffer.byteLength(opts.body));
+  const options: https.RequestOptions = {
+    host: "127.0.0.1",
+    port,
+    path,
+    method: opts.method ?? "GET",
+    headers,
+    agent: opts.agent ?? false,
+  };
+  if (opts.timeoutMs !== undefined) options.timeout = opts.timeoutMs;
+  if (opts.tls?.ca !== undefined) options.ca = opts.tls.ca;
+  if (opts.tls?.insecure) options.rejectUnauthorized = false;
+  return options;
 }
 
 /** One HTTP request to 127.0.0.1; without `agent`, on its own connection, so none outlives it. */
 export function request(port: number, path: string, opts: RequestOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.body !== undefined && !opts.chunked)
-      headers["content-length"] = String(Buffer.byteLength(opts.body));
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method: opts.method ?? "GET",
-        headers,
-        agent: opts.agent ?? false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString("utf8"),
-          }),
-        );
-        res.on("error", reject);
-      },
+    const options = nodeOptions(port, path, opts);
+    const req = (opts.tls ? https : http).request(options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
+      res.on("error", reject);
+    });
+    req.on("timeout", () =>
+      req.destroy(new Error(`${options.method} ${path} timed out after ${opts.timeoutMs} ms`)),
     );
     req.on("error", reject);
     if (opts.body !== undefined && opts.chunked) {
