@@ -21,6 +21,11 @@ export interface BranchFacts {
   runsService(name: string): boolean;
   /** Names of the TLS Secrets this answer mirrors into the namespace. */
   mirroredTLSSecrets: ReadonlySet<string>;
+  /**
+   * True when a Secret `name` will be in the namespace: mirrored by this answer, or the branch's
+   * own (seen only when the controller declares Secrets). A TLS reference to it needs no hint.
+   */
+  hasSecret(name: string): boolean;
 }
 
 /** Objects of one kind in `namespace`, sorted by name (the engine's order). */
@@ -45,13 +50,14 @@ function parentOf(input: SyncInput): AttachmentParent {
  * The names of the Services in `namespace` that are not ours: neither in our attachments nor
  * passing Metacontroller's child test (a mirror just created, not yet in the attachments).
  */
-function ownServiceNames(input: SyncInput, key: string, namespace: string): Set<string> {
+/** Names of the objects of one kind in `namespace` that are not our mirrors: the branch's own. */
+function ownObjectNames(input: SyncInput, key: string, namespace: string): Set<string> {
   const groups = { attachments: input.attachments[key] ?? {}, related: input.related[key] ?? {} };
   const parent = parentOf(input);
   const names = new Set<string>();
-  for (const service of objectsIn(groups.related, namespace)) {
-    const at = `${namespace}/${service.metadata.name}`;
-    if (observedAttachment(groups, at, parent) === undefined) names.add(service.metadata.name);
+  for (const object of objectsIn(groups.related, namespace)) {
+    const at = `${namespace}/${object.metadata.name}`;
+    if (observedAttachment(groups, at, parent) === undefined) names.add(object.metadata.name);
   }
   return names;
 }
@@ -148,12 +154,15 @@ export function branchFacts(input: SyncInput, config: Config): BranchFacts {
     kinds.map((k) => k.module.kind),
   );
   const services = declaredCore(kinds, "Service");
-  const own = services ? ownServiceNames(input, services.key, namespace) : new Set<string>();
+  const ownServices = services ? ownObjectNames(input, services.key, namespace) : new Set();
   const secrets = declaredCore(kinds, "Secret");
+  const mirroredTLSSecrets: ReadonlySet<string> = secrets
+    ? mirroredTLSSecretNames(input, secrets.key, namespace, skip, config)
+    : new Set();
+  const ownSecrets = secrets ? ownObjectNames(input, secrets.key, namespace) : new Set();
   return {
-    runsService: (name) => own.has(name) || skip.skips("Service", name),
-    mirroredTLSSecrets: secrets
-      ? mirroredTLSSecretNames(input, secrets.key, namespace, skip, config)
-      : new Set(),
+    runsService: (name) => ownServices.has(name) || skip.skips("Service", name),
+    mirroredTLSSecrets,
+    hasSecret: (name) => mirroredTLSSecrets.has(name) || ownSecrets.has(name),
   };
 }

@@ -134,8 +134,8 @@ function mappedTLS(
   const secret = ctx.spec.tldSecretName;
   const secretName = secret ?? entry.secretName;
   if (secretName !== undefined) mapped.secretName = secretName;
-  const mirrored = ctx.branch.mirroredTLSSecrets.has(entry.secretName ?? "");
-  if (secret === undefined && entry.secretName !== undefined && !mirrored) {
+  const present = ctx.branch.hasSecret(entry.secretName ?? "");
+  if (secret === undefined && entry.secretName !== undefined && !present) {
     remarks.push({
       reason: Reason.TLSSecretRequired,
       message: `TLS secret "${entry.secretName}" must exist in namespace ${ctx.namespace}: it is not mirrored (annotate it for the tls-secrets component, or set tld-secret-name)`,

@@ -135,7 +135,7 @@ function mapTLS(
     } else if (
       typeof tls.secretName === "string" &&
       tls.secretName !== "" &&
-      !ctx.branch.mirroredTLSSecrets.has(tls.secretName)
+      !ctx.branch.hasSecret(tls.secretName)
     ) {
       remarks.push({
         reason: Reason.TLSSecretRequired,

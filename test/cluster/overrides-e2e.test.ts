@@ -429,12 +429,10 @@ describe("the wildcard TLS Secret reaches the branch (tls-secrets component)", (
         (o, status) =>
           o.state === State.Degraded && lines(status).includes("Conflict Secret/wildcard-tls"),
       );
-      // The Ingress mirror names a Secret this answer does not mirror there: the documented hint
-      // (docs/design.md, Status and reasons), though the branch's own Secret of that name exists.
+      // The Ingress mirror names the branch's own Secret: no TLSSecretRequired hint.
       assert.deepEqual(lines(parseStatus(outputs.status)), [
         "Conflict Secret/wildcard-tls",
         "NotCopied Secret/db-password",
-        "TLSSecretRequired Ingress/web",
       ]);
       assertNoSecrets(outputs.status ?? "", "the namespace status");
       const own = await client.get(resourcePath("v1", "secrets", other, "wildcard-tls"));
