@@ -15,7 +15,14 @@ import https from "node:https";
 import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
-import { Annotation, Label, Reason, State } from "../../lib/constants.ts";
+import {
+  Annotation,
+  Label,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  Reason,
+  State,
+} from "../../lib/constants.ts";
 import type { StatusEntry } from "../../lib/status.ts";
 import {
   apiRequestCounts,
@@ -35,8 +42,6 @@ import {
 } from "./metacontroller.ts";
 import { waitFor } from "./processes.ts";
 
-const MANAGED_BY = "app.kubernetes.io/managed-by";
-const REPLICATE_TO = "kube-external-sync.io/replicate-to";
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
 const CONVERGE_MS = 90_000;
 const TEST_TIMEOUT = { timeout: 10 * 60_000 };
@@ -108,7 +113,11 @@ function sourceService(namespace: string, name: string, port = 80): Promise<Kube
   return created(pathOf("Service", namespace), {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name, namespace, annotations: { [REPLICATE_TO]: `${namespace.split("-")[0]}-.*` } },
+    metadata: {
+      name,
+      namespace,
+      annotations: { [Annotation.replicateTo]: `${namespace.split("-")[0]}-.*` },
+    },
     spec: {
       selector: { app: name },
       ports: [{ name: "http", port, targetPort: 8080, protocol: "TCP" }],
@@ -121,7 +130,11 @@ function sourceIngress(namespace: string, name: string, host: string): Promise<K
   return created(pathOf("Ingress", namespace), {
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
-    metadata: { name, namespace, annotations: { [REPLICATE_TO]: `${namespace.split("-")[0]}-.*` } },
+    metadata: {
+      name,
+      namespace,
+      annotations: { [Annotation.replicateTo]: `${namespace.split("-")[0]}-.*` },
+    },
     spec: {
       rules: [
         {
@@ -160,7 +173,7 @@ async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
 }
 
 function isMirror(obj: KubeObject | undefined): boolean {
-  return obj?.metadata.labels?.[MANAGED_BY] === "kube-external-sync";
+  return obj?.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
 }
 
 function portOf(svc: KubeObject): number | undefined {
