@@ -5,18 +5,20 @@
 // the hook server and Metacontroller (--client-go-qps=Q, --client-go-burst=2Q, --workers=5), with
 // 3 Service sources and 1 Ingress source in `develop` replicated to `bench-.*`, and runs:
 //
-//   300 namespaces   created at once, each getting 3 Service mirrors and 1 Ingress mirror
+//   300 namespaces   created at once, each getting 3 Service mirrors and 1 Ingress mirror, then
+//                    the state label Synced (with the hosts annotation) in one namespace write
 //   new source       one more Service source, reaching all 300
 //   port change      that source's port changed, reaching all 300
 //   source deleted   that source deleted, its 300 mirrors removed
 //   idle 60 s        nothing changes
 //
-// For each it prints the wall time until every mirror is in place (or gone), the API writes made
-// (from the API server's apiserver_request_total by verb and resource, read before and after),
-// split into mirror writes (services, ingresses), namespace writes (updates of the Namespace
-// objects: the status annotation), event writes (Metacontroller's events) and the control plane's
-// own writes (ServiceAccounts and ConfigMaps in new namespaces, leases), without the benchmark's
-// own writes;
+// For each it prints the wall time until every mirror is in place (or gone), and for new namespaces
+// also until every one is labelled Synced; the API writes made (from the API server's
+// apiserver_request_total by verb and resource, read before and after, every response code),
+// split into mirror writes (services, ingresses), namespace writes (Metacontroller's updates of the
+// Namespace objects: the state label, the hosts and status annotations), event writes
+// (Metacontroller's events) and the control plane's own writes (ServiceAccounts and ConfigMaps in
+// new namespaces, leases), without the benchmark's own writes;
 // the floor, which is the mirror writes the scenario needs at minimum (one per mirror created,
 // updated or deleted) divided by the client QPS; and the ratio of the wall time to the floor.
 // The product's goal is a ratio of at most 1.2. It exits non-zero only when a scenario does not
@@ -60,11 +62,14 @@ const SOURCE_NS = "develop";
 const REPLICATE = { "kube-external-sync.io/replicate-to": "bench-.*" };
 const MANAGED = "app.kubernetes.io/managed-by=kube-external-sync";
 const NEW_SOURCE = "new-api";
+const SYNCED = "kube-external-sync.io/state=Synced";
 
 interface Row {
   qps: number;
   scenario: string;
   wallSeconds: number;
+  /** New namespaces only: until every one is labelled Synced. */
+  syncedSeconds?: number;
   mirrorWrites: number;
   namespaceWrites: number;
   eventWrites: number;
@@ -134,6 +139,16 @@ async function mirrors(client: KubeClient): Promise<KubeObject[]> {
   return out;
 }
 
+/** How many namespaces are labelled Synced. */
+async function syncedNamespaces(client: KubeClient): Promise<number> {
+  const r = await client.request(
+    "GET",
+    `/api/v1/namespaces?labelSelector=${encodeURIComponent(SYNCED)}`,
+  );
+  if (r.status !== 200) throw new Error(`list namespaces: ${r.status}`);
+  return (r.body as { items: KubeObject[] }).items.length;
+}
+
 function countOf(items: KubeObject[], name: string, ok: (o: KubeObject) => boolean = () => true) {
   return items.filter((o) => o.metadata.name === name && ok(o)).length;
 }
@@ -170,6 +185,8 @@ async function scenario(
   act: () => Promise<void>,
   done: (items: KubeObject[]) => boolean,
   rows: Row[],
+  /** Also measured: the time until this many namespaces are labelled Synced. */
+  syncedTarget?: number,
 ): Promise<void> {
   const before = await apiRequestCounts(cp);
   const started = performance.now();
@@ -181,10 +198,20 @@ async function scenario(
     [metacontroller.process],
   );
   const wallSeconds = (performance.now() - started) / 1000;
-  // Writes still in flight (status annotations after the last mirror) belong to the scenario.
+  let syncedSeconds: number | undefined;
+  if (syncedTarget !== undefined) {
+    await waitFor(
+      `${syncedTarget} namespaces labelled Synced`,
+      30 * 60_000,
+      async () => ((await syncedNamespaces(client)) >= syncedTarget ? true : undefined),
+      [metacontroller.process],
+    );
+    syncedSeconds = (performance.now() - started) / 1000;
+  }
+  // Writes still in flight (namespace labels after the last mirror) belong to the scenario.
   await settle(cp);
   const writes = splitWrites(before, await apiRequestCounts(cp), own);
-  const row = { qps, scenario: name, wallSeconds, minimalWrites, ...writes };
+  const row = { qps, scenario: name, wallSeconds, syncedSeconds, minimalWrites, ...writes };
   rows.push(row);
   console.log(`  ${formatRow(row)}`);
 }
@@ -208,6 +235,9 @@ async function settle(cp: ControlPlane): Promise<void> {
   });
 }
 
+const syncedText = (r: Row) =>
+  r.syncedSeconds === undefined ? "" : `${r.syncedSeconds.toFixed(1)} s`;
+
 function formatRow(r: Row): string {
   const floor = r.minimalWrites / r.qps;
   const ratio = floor > 0 ? (r.wallSeconds / floor).toFixed(2) : "n/a";
@@ -215,6 +245,7 @@ function formatRow(r: Row): string {
     `QPS ${r.qps}`.padEnd(7),
     r.scenario.padEnd(16),
     `${r.wallSeconds.toFixed(1)} s`.padStart(9),
+    `Synced ${syncedText(r) || "-"}`.padStart(15),
     `mirror ${r.mirrorWrites}`.padStart(12),
     `namespace ${r.namespaceWrites}`.padStart(14),
     `events ${r.eventWrites}`.padStart(10),
@@ -268,6 +299,7 @@ async function runAt(qps: number, rows: Row[]): Promise<void> {
       },
       (items) => ["api", "db", "cache", "web"].every((n) => countOf(items, n) === NAMESPACES),
       rows,
+      NAMESPACES,
     );
     await scenario(
       cp,
@@ -337,14 +369,14 @@ async function runAt(qps: number, rows: Row[]): Promise<void> {
 
 function markdownTable(rows: Row[]): string {
   const lines = [
-    "| scenario | client QPS | wall time | mirror writes | namespace writes | event writes | control-plane writes | floor | ratio |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | client QPS | wall time | all Synced | mirror writes | namespace writes | event writes | control-plane writes | floor | ratio |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const floor = r.minimalWrites / r.qps;
     const ratio = floor > 0 ? (r.wallSeconds / floor).toFixed(2) : "n/a";
     lines.push(
-      `| ${r.scenario} | ${r.qps} | ${r.wallSeconds.toFixed(1)} s | ${r.mirrorWrites} | ${r.namespaceWrites} | ${r.eventWrites} | ${r.controlPlaneWrites} | ${floor.toFixed(1)} s | ${ratio} |`,
+      `| ${r.scenario} | ${r.qps} | ${r.wallSeconds.toFixed(1)} s | ${syncedText(r)} | ${r.mirrorWrites} | ${r.namespaceWrites} | ${r.eventWrites} | ${r.controlPlaneWrites} | ${floor.toFixed(1)} s | ${ratio} |`,
     );
   }
   return lines.join("\n");

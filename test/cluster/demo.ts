@@ -3,8 +3,10 @@
 //   node test/cluster/demo.ts up     (make demo)   start etcd, kube-apiserver,
 //                                    kube-controller-manager, the hook server and Metacontroller
 //                                    in the background, apply the DecoratorController (webhooks
-//                                    pointed at the local hook server) and examples/, wait for
-//                                    Metacontroller to apply the mirrors, and show them
+//                                    pointed at the local hook server) and examples/, wait until
+//                                    Metacontroller labelled each example namespace with its
+//                                    state, and show the mirrors, states, hosts, statuses and what
+//                                    to try
 //   node test/cluster/demo.ts down   (make stop)   stop all of it and remove its files
 //
 // State (pids, directories) lives in $CACHE_DIR/demo/. `up` stops a previous demo first.
@@ -13,9 +15,10 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { loadAll } from "js-yaml";
+import { Annotation, Label, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../../lib/constants.ts";
 import { cacheDir, elapsed, ensureBinaries, REPO_ROOT } from "./build.ts";
 import { runKubectl, startControlPlane } from "./control-plane.ts";
-import { applyExampleSources, EXAMPLE_SOURCES, STATUS_ANNOTATION } from "./hook-requests.ts";
+import { applyExampleSources, EXAMPLE_SOURCES } from "./hook-requests.ts";
 import { startHookServer } from "./hook-server.ts";
 import { describeMirror, KubeClient, type KubeObject, ownedBy, resourcePath } from "./kube.ts";
 import {
@@ -130,30 +133,37 @@ function killNow(state: DemoState): void {
   rmSync(STATE_FILE, { force: true });
 }
 
+interface SettledNamespace {
+  namespace: KubeObject;
+  /** The mirrors Metacontroller applied there (owned by the namespace). */
+  mirrors: KubeObject[];
+}
+
 /**
- * The mirrors Metacontroller applied in `namespace` once they are all there: the namespace's
- * status annotation (written by Metacontroller from the hook's answer) counts the desired ones.
+ * The namespace once Metacontroller wrote its state label (README, Status at a glance): `Synced`
+ * only once every mirror it should have is in place, `Degraded` as soon as a problem is reported.
  */
-async function appliedMirrors(
-  client: KubeClient,
-  namespace: string,
-): Promise<KubeObject[] | undefined> {
-  const ns = await client.get(resourcePath("v1", "namespaces", undefined, namespace));
-  const statusText = ns.metadata.annotations?.[STATUS_ANNOTATION];
-  if (!statusText) return undefined;
-  const wanted = Object.values(
-    (JSON.parse(statusText) as { mirrors: Record<string, number> }).mirrors,
-  ).reduce((a, b) => a + b, 0);
+async function settled(client: KubeClient, name: string): Promise<SettledNamespace | undefined> {
+  const namespace = await client.get(resourcePath("v1", "namespaces", undefined, name));
+  if (namespace.metadata.labels?.[Label.state] === undefined) return undefined;
   const mirrors: KubeObject[] = [];
   for (const [apiVersion, kind, resource] of [
     ["v1", "Service", "services"],
     ["networking.k8s.io/v1", "Ingress", "ingresses"],
   ] as const) {
-    for (const o of await client.list(apiVersion, kind, resource, namespace)) {
-      if (ownedBy(o, ns.metadata.uid as string)) mirrors.push(o);
+    for (const o of await client.list(apiVersion, kind, resource, name)) {
+      if (ownedBy(o, namespace.metadata.uid as string)) mirrors.push(o);
     }
   }
-  return mirrors.length === wanted ? mirrors : undefined;
+  return { namespace, mirrors };
+}
+
+/** `kubectl <args>` as a person would type it (KUBECONFIG set), then its output. */
+async function shown(cp: Parameters<typeof runKubectl>[0], args: string[]): Promise<string> {
+  const r = await runKubectl(cp, args);
+  const quoted = args.map((a) => (/[{}\\*'"]/.test(a) ? `'${a.replaceAll("'", "'\\''")}'` : a));
+  const out = `${r.stdout}${r.stderr}`.trimEnd();
+  return `$ kubectl ${quoted.join(" ")}\n${out}`;
 }
 
 async function up(): Promise<void> {
@@ -229,26 +239,32 @@ async function up(): Promise<void> {
         await readFile(path.join(REPO_ROOT, "examples", "feature-namespaces.yaml"), "utf8"),
       ) as KubeObject[]
     ).filter((d) => d.kind === "Namespace");
-    console.log("==> waiting for Metacontroller to apply the mirrors");
+    console.log(
+      `==> waiting for Metacontroller to apply the mirrors and label each namespace (${Label.state})`,
+    );
     for (const ns of features) {
       const name = ns.metadata.name;
-      const mirrors = await waitFor(
-        `the mirrors in ${name}`,
+      const { namespace, mirrors } = await waitFor(
+        `the state label on ${name}`,
         120_000,
-        () => appliedMirrors(client, name),
+        () => settled(client, name),
         [metacontroller.process, hook.process],
       );
-      console.log(`  ${name} (${elapsed(t0)}):`);
+      console.log(`  ${name}: ${namespace.metadata.labels?.[Label.state]} (${elapsed(t0)})`);
       for (const m of mirrors) console.log(`    ${describeMirror(m)}`);
     }
 
-    const get = await runKubectl(cp, ["get", "svc,ingress", "-A"]);
-    const statuses = await runKubectl(cp, [
-      "get",
-      "ns",
-      "-o",
-      `custom-columns=NAMESPACE:.metadata.name,STATUS:.metadata.annotations.kube-external-sync\\.io/status`,
-    ]);
+    const namespaceKeys = String.raw`{.metadata.annotations.kube-external-sync\.io/`;
+    // Every namespace's status, where it has one: the feature namespaces, or any other.
+    const statusShown: string[] = [];
+    const all = await client.request("GET", resourcePath("v1", "namespaces"));
+    for (const ns of (all.body as unknown as { items: KubeObject[] }).items) {
+      const name = ns.metadata.name;
+      if (ns.metadata.annotations?.[Annotation.status] === undefined) continue;
+      statusShown.push(
+        await shown(cp, ["get", "ns", name, "-o", `jsonpath=${namespaceKeys}status}`]),
+      );
+    }
     const kubectl = `${binaries.kubectl} --kubeconfig ${cp.kubeconfigPath}`;
     console.log(`
 Running in the background (ready in ${elapsed(t0)}):
@@ -256,23 +272,43 @@ Running in the background (ready in ${elapsed(t0)}):
   hook server      ${hook.url}   (log ${hook.logFile})
   metacontroller   log ${metacontroller.logFile}
   kubeconfig       ${cp.kubeconfigPath}
+  kubectl          ${kubectl}
 
-Try (mirrors follow within a second or two):
+The sources in develop, and the mirrors Metacontroller applied in the branch namespaces
+(ExternalName Services, Ingresses with the branch's hosts; label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}):
+${await shown(cp, ["get", "svc,ingress", "-A"])}
+
+Each namespace's state (absent: no mirror for it, or not in place yet):
+${await shown(cp, ["get", "ns", "-L", Label.state])}
+
+The preview hosts of each namespace's route mirrors:
+${await shown(cp, ["get", "ns", "-o", String.raw`custom-columns=NAME:.metadata.name,HOSTS:.metadata.annotations.kube-external-sync\.io/hosts`])}
+
+What needs a person, where there is something (a skip the namespace asked for is listed, and is
+not a problem):
+${statusShown.join("\n")}
+
+The Ingress mirrors name the TLS Secret wildcard-example-com-tls (the source's tld-secret-name):
+nothing serves traffic here, so the examples do not create it; in a cluster, create it in each
+branch or mirror it from develop with the tls-secrets component (README, TLS Secret mirrors).
+
+Try (mirrors follow within a second or two; a new namespace is Synced once they are in place):
   export KUBECONFIG=${cp.kubeconfigPath}; alias kubectl=${binaries.kubectl}
+  kubectl get svc,ingress -A -l ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} -w &   # watch them follow
   kubectl create namespace feature-search                      # matches replicate-to feature-.*
+  kubectl wait ns/feature-search --for=jsonpath='{.metadata.labels.kube-external-sync\\.io/state}'=Synced --timeout=60s
+  kubectl get ns feature-search -o jsonpath='${namespaceKeys}hosts}'
   kubectl create namespace qa && kubectl label namespace qa kube-external-sync.io/branch=true
   kubectl annotate -n develop svc postgres kube-external-sync.io/replicate-to=qa --overwrite
   kubectl annotate namespace feature-login kube-external-sync.io/skip=postgres
-  kubectl get svc,ingress -A -l app.kubernetes.io/managed-by=kube-external-sync -w
-  kubectl get ns feature-login -o jsonpath='{.metadata.annotations.kube-external-sync\\.io/status}'
+  kubectl create service clusterip redis -n feature-login --tcp=6379   # then make it a source:
+  kubectl create service clusterip redis -n develop --tcp=6379
+  kubectl annotate -n develop svc redis kube-external-sync.io/replicate-to='feature-.*'
+  kubectl get ns -L ${Label.state}                  # feature-login: Degraded (Conflict on Service/redis)
+  kubectl get ns feature-login -o jsonpath='${namespaceKeys}status}'
+  kubectl delete service redis -n feature-login     # Synced again, and the redis mirror appears
 
-Stop everything with: make stop
-
-Namespace status (${STATUS_ANNOTATION}):
-${statuses.stdout.trimEnd()}
-
-$ ${kubectl} get svc,ingress -A
-${get.stdout.trimEnd()}`);
+Stop everything with: make stop`);
   } catch (e) {
     console.error(`demo failed: ${e instanceof Error ? e.message : String(e)}`);
     console.error("stopping what was started");
