@@ -15,6 +15,10 @@
 //   CRDs of Traefik v2 from TRAEFIK_V2_CRDS (default
 //   ../shared/third_party/traefik-v2.11.53/kubernetes-crd-definition-v1.yml), all into
 //   $CACHE_DIR/crds/<key>/ (not committed).
+// - Helm for the chart tests (ensureHelm): v4 from test/cluster/go/helm and v3 from
+//   test/cluster/go/helm3, each a helper module of its own, into $CACHE_DIR/bin/helm-<key>/ and
+//   $CACHE_DIR/bin/helm3-<key>/, <key> hashing that module's go.mod and go.sum, the flags and the
+//   Go version.
 //
 // Cached binaries are reused; a second run costs nothing. Each build prints its time.
 //
@@ -301,6 +305,15 @@ async function goBuild(build: {
   }
 }
 
+/** The path in environment variable `envVar`, else `../shared/third_party/<parts>` beside the
+ * repository (where CI and the workplace keep the third-party sources). */
+function envOrThirdParty(envVar: string, ...parts: string[]): string {
+  const fromEnv = process.env[envVar];
+  return fromEnv
+    ? path.resolve(fromEnv)
+    : path.resolve(REPO_ROOT, "..", "shared", "third_party", ...parts);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metacontroller
 
@@ -309,16 +322,7 @@ const METACONTROLLER_REPO = "https://github.com/metacontroller/metacontroller";
 
 /** METACONTROLLER_SRC, else the copy beside the repository (as CI and the workplace have it). */
 export function metacontrollerSource(): string {
-  const fromEnv = process.env.METACONTROLLER_SRC;
-  return fromEnv
-    ? path.resolve(fromEnv)
-    : path.resolve(
-        REPO_ROOT,
-        "..",
-        "shared",
-        "third_party",
-        `metacontroller-${METACONTROLLER_TAG}`,
-      );
+  return envOrThirdParty("METACONTROLLER_SRC", `metacontroller-${METACONTROLLER_TAG}`);
 }
 
 /** Metacontroller's CRDs (DecoratorController, CompositeController, ControllerRevision). */
@@ -455,10 +459,11 @@ function goSumEntries(gosum: string): Map<string, string> {
   return out;
 }
 
-function requiredVersion(gomod: string, module: string): string {
+/** The version of `module` that a helper module's go.mod (shown as `dir`) requires. */
+function requiredVersion(gomod: string, module: string, dir = "test/cluster/go/crds"): string {
   const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
   const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, "m").exec(gomod);
-  if (!m?.[1]) throw new Error(`test/cluster/go/crds/go.mod does not require ${module}`);
+  if (!m?.[1]) throw new Error(`${dir}/go.mod does not require ${module}`);
   return m[1];
 }
 
@@ -519,17 +524,7 @@ const TRAEFIK_V2_FILE = "traefik-containo-us-crds.yaml";
 /** TRAEFIK_V2_CRDS, else the copy beside the repository: Traefik v2.11.53's
  * docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml. */
 export function traefikV2Source(): string {
-  const fromEnv = process.env.TRAEFIK_V2_CRDS;
-  return fromEnv
-    ? path.resolve(fromEnv)
-    : path.resolve(
-        REPO_ROOT,
-        "..",
-        "shared",
-        "third_party",
-        "traefik-v2.11.53",
-        "kubernetes-crd-definition-v1.yml",
-      );
+  return envOrThirdParty("TRAEFIK_V2_CRDS", "traefik-v2.11.53", "kubernetes-crd-definition-v1.yml");
 }
 
 async function readTraefikV2Source(): Promise<Buffer> {
@@ -619,28 +614,83 @@ export async function ensureRouteCRDs(opts: EnsureOptions = {}): Promise<RouteCR
 // ---------------------------------------------------------------------------------------------
 // Helm, for the chart tests (test/cluster/chart.test.ts)
 
-const HELM_MODULE = path.join(GO_DIR, "helm");
-const HELM_PKG = "helm.sh/helm/v4/cmd/helm";
+/** The Helm majors the chart is tested with, each pinned by its own helper module. */
+export type HelmMajor = 3 | 4;
+
+interface HelmBuild {
+  /** Helper module directory under test/cluster/go/. */
+  module: string;
+  /** Helm's Go module, as the helper's go.mod requires it. */
+  helmModule: string;
+  /** The main package built. */
+  pkg: string;
+  /** The package whose `version` and `gitTreeState` variables `helm version` reports. */
+  versionPkg: string;
+  /**
+   * Packages whose `k8sVersionMajor` and `k8sVersionMinor` give the Kubernetes version that
+   * `helm template` and `helm lint` assume without a cluster. Helm 3 defaults them to 1.20 (and
+   * then refuses a chart with `kubeVersion: >=1.30.0-0`); its Makefile stamps the client-go
+   * version (v0.M.m is Kubernetes 1.M), as release binaries have it. Helm 4 reads it at run time.
+   */
+  kubeVersionPkgs: readonly string[];
+}
+
+const HELM_BUILDS: Record<HelmMajor, HelmBuild> = {
+  3: {
+    module: "helm3",
+    helmModule: "helm.sh/helm/v3",
+    pkg: "helm.sh/helm/v3/cmd/helm",
+    versionPkg: "helm.sh/helm/v3/internal/version",
+    kubeVersionPkgs: ["helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"],
+  },
+  4: {
+    module: "helm",
+    helmModule: "helm.sh/helm/v4",
+    pkg: "helm.sh/helm/v4/cmd/helm",
+    versionPkg: "helm.sh/helm/v4/internal/version",
+    kubeVersionPkgs: [],
+  },
+};
+
+export interface EnsureHelmOptions extends EnsureOptions {
+  /** Which Helm; default 4. */
+  major?: HelmMajor;
+}
 
 /**
- * Builds Helm from the helper module test/cluster/go/helm into $CACHE_DIR/bin/helm-<key>/helm,
- * where <key> hashes its go.mod, go.sum, the build flags and the Go version, and returns its path.
- * A cached binary is reused.
+ * Builds Helm from its helper module (test/cluster/go/helm for v4, test/cluster/go/helm3 for v3)
+ * into $CACHE_DIR/bin/helm<major>-<key>/helm (v4: helm-<key>), where <key> hashes the module's
+ * go.mod, go.sum, the build flags and the Go version, and returns its path. A cached binary is
+ * reused.
  */
-export async function ensureHelm(opts: EnsureOptions = {}): Promise<string> {
+export async function ensureHelm(opts: EnsureHelmOptions = {}): Promise<string> {
   const log = opts.log ?? ((l: string) => console.log(l));
+  const major = opts.major ?? 4;
+  const build = HELM_BUILDS[major];
+  const moduleDir = path.join(GO_DIR, build.module);
+  const shownCwd = `test/cluster/go/${build.module}`;
   const [goVer, gomod, gosum] = await Promise.all([
     goVersion(),
-    readFile(path.join(HELM_MODULE, "go.mod")),
-    readFile(path.join(HELM_MODULE, "go.sum")),
+    readFile(path.join(moduleDir, "go.mod")),
+    readFile(path.join(moduleDir, "go.sum")),
   ]);
-  const version = /^\s*helm\.sh\/helm\/v4 (v\d+\.\d+\.\d+)\b/m.exec(gomod.toString("utf8"))?.[1];
-  if (!version) throw new Error("test/cluster/go/helm/go.mod does not require helm.sh/helm/v4");
+  const version = requiredVersion(gomod.toString("utf8"), build.helmModule, shownCwd);
   // Stamped like Helm's own Makefile does, so `helm version` reports the pinned release.
+  const stamps = [
+    `${build.versionPkg}.version=${version}`,
+    `${build.versionPkg}.gitTreeState=clean`,
+  ];
+  if (build.kubeVersionPkgs.length > 0) {
+    const clientGo = requiredVersion(gomod.toString("utf8"), "k8s.io/client-go", shownCwd);
+    const [, major, minor] = /^v(\d+)\.(\d+)\./.exec(clientGo) ?? [];
+    for (const pkg of build.kubeVersionPkgs) {
+      stamps.push(`${pkg}.k8sVersionMajor=${Number(major) + 1}`, `${pkg}.k8sVersionMinor=${minor}`);
+    }
+  }
   const flags = [
     "-trimpath",
     "-pgo=off",
-    `-ldflags=-s -w -X helm.sh/helm/v4/internal/version.version=${version} -X helm.sh/helm/v4/internal/version.gitTreeState=clean`,
+    `-ldflags=-s -w ${stamps.map((x) => `-X ${x}`).join(" ")}`,
   ];
   const key = createHash("sha256")
     .update("go.mod\0")
@@ -650,37 +700,24 @@ export async function ensureHelm(opts: EnsureOptions = {}): Promise<string> {
     .update(`\0${flags.join(" ")}\0CGO_ENABLED=0 ${goVer}\0`)
     .digest("hex")
     .slice(0, 12);
-  const binDir = path.join(cacheDir(), "bin", `helm-${key}`);
+  // v4 keeps the directory name it had before v3 was added, so its cached binary stays valid.
+  const binDir = path.join(cacheDir(), "bin", `${major === 4 ? "helm" : `helm${major}`}-${key}`);
   const helm = path.join(binDir, "helm");
   if (await isExecutable(helm)) return helm;
 
   await mkdir(binDir, { recursive: true });
-  const tmp = await mkdtemp(path.join(binDir, ".build-helm-"));
-  const args = ["build", ...flags, "-o", path.join(tmp, "helm"), HELM_PKG];
-  const started = Date.now();
   log(`==> building helm ${version} into ${binDir} (${goVer})`);
-  log(`  (cd test/cluster/go/helm && CGO_ENABLED=0 go ${args.map(shellQuote).join(" ")})`);
-  const heartbeat = setInterval(
-    () => log(`  ... still building helm (${elapsed(started)})`),
-    HEARTBEAT_MS,
-  );
+  const tmp = await mkdtemp(path.join(binDir, ".build-helm-"));
   try {
-    const res = await run("go", args, {
-      cwd: HELM_MODULE,
-      env: goEnv(),
-      onStderrLine: (l) => {
-        if (l.startsWith("go: downloading")) log(`  ${l}`);
-      },
+    await goBuild({
+      cwd: moduleDir,
+      shownCwd,
+      names: `helm ${version}`,
+      args: ["build", ...flags, "-o", path.join(tmp, "helm"), build.pkg],
+      log,
     });
-    if (res.code !== 0) {
-      throw new Error(
-        `go build of helm failed (exit ${res.code}) in test/cluster/go/helm:\n${res.stderr}`,
-      );
-    }
     await rename(path.join(tmp, "helm"), helm);
-    log(`  built helm in ${elapsed(started)}`);
   } finally {
-    clearInterval(heartbeat);
     await rm(tmp, { recursive: true, force: true });
   }
   return helm;
@@ -694,6 +731,7 @@ async function main(): Promise<void> {
   const crds = await ensureRouteCRDs();
   console.log("==> helm");
   const helm = await ensureHelm();
+  const helm3 = await ensureHelm({ major: 3 });
   console.log("==> available");
   console.log(`  etcd                     ${bins.etcd}`);
   console.log(`  kube-apiserver           ${bins.apiserver}`);
@@ -701,7 +739,8 @@ async function main(): Promise<void> {
   console.log(`  kubectl                  ${bins.kubectl}`);
   console.log(`  metacontroller           ${bins.metacontroller}`);
   console.log(`  CRDs                     ${metacontrollerCRDs()}`);
-  console.log(`  helm                     ${helm}`);
+  console.log(`  helm (v4)                ${helm}`);
+  console.log(`  helm (v3)                ${helm3}`);
   for (const f of [...crds.traefik, ...crds.traefikV2, ...crds.gatewayApi])
     console.log(`  CRDs                     ${f}`);
   console.log(`==> done in ${elapsed(started)}`);

@@ -1,7 +1,9 @@
-// The Helm chart charts/kube-external-sync, with Helm built from its Go module (build.ts,
-// ensureHelm) and a real control plane (control-plane.ts) serving Metacontroller's CRDs:
+// The Helm chart charts/kube-external-sync, with Helm 4 and Helm 3 built from their Go modules
+// (build.ts, ensureHelm) and a real control plane (control-plane.ts) serving Metacontroller's CRDs:
 //
-// - `helm lint --strict` with the defaults and with every option set;
+// - Helm 3 and Helm 4 alike: `helm lint --strict` passes with the defaults and with every option
+//   set, `helm template` renders byte-identical output with the defaults and with every option,
+//   and a bad value fails with the field named (values.schema.json);
 // - `helm template` with the defaults and with every option, each server-side dry-run with strict
 //   field validation on the real API server: every object is accepted, the DecoratorController
 //   by Metacontroller's CRD, except the optional ServiceMonitor (its prometheus-operator CRD is not
@@ -9,8 +11,8 @@
 // - the default rendering and `kubectl kustomize metacontroller/` produce the same objects (names,
 //   specs; the DecoratorController byte-equal), and the route values and tlsSecrets the same
 //   DecoratorController as the package with the matching components;
-// - a bad value fails with the field named (values.schema.json);
-// - end to end, `helm install` for real gives the running product that the Kustomize package gives
+// - the renderings below are Helm 4's (Helm 3's are the same, as checked above);
+// - end to end, `helm install` (Helm 4) for real gives the running product that the Kustomize package gives
 //   in metacontroller.test.ts: Metacontroller runs the installed DecoratorController, with only its
 //   webhooks pointed at a local hook server started with the installed configuration (pods never
 //   run here), and mirrors appear in a new namespace, which reaches the state Synced.
@@ -32,7 +34,7 @@ import {
   State,
 } from "../../lib/constants.ts";
 import { REPLICATE_TO } from "../support/builders.ts";
-import { ensureHelm, REPO_ROOT } from "./build.ts";
+import { ensureHelm, type HelmMajor, REPO_ROOT } from "./build.ts";
 import { controlPlaneForTests, runKubectl } from "./control-plane.ts";
 import { startHookServer } from "./hook-server.ts";
 import {
@@ -56,7 +58,9 @@ const CHART = path.join(REPO_ROOT, "charts", "kube-external-sync");
 /** The namespace the package installs into; the release goes there for equal objects. */
 const NS = "kube-external-sync";
 
-let helmBinary = "";
+/** The Helm majors the chart supports; each is built and checked. */
+const HELM_MAJORS: readonly HelmMajor[] = [4, 3];
+const helmBinaries = new Map<HelmMajor, string>();
 /** HELM_CACHE_HOME, HELM_CONFIG_HOME and HELM_DATA_HOME: a directory of the control plane's. */
 let helmEnv: NodeJS.ProcessEnv = process.env;
 const { kubectl, plane } = controlPlaneForTests(async (cp) => {
@@ -72,13 +76,17 @@ const { kubectl, plane } = controlPlaneForTests(async (cp) => {
 
 before(
   async () => {
-    helmBinary = await ensureHelm({ log: (l) => console.log(l) });
+    for (const major of HELM_MAJORS) {
+      helmBinaries.set(major, await ensureHelm({ major, log: (l) => console.log(l) }));
+    }
   },
   { timeout: 20 * 60_000 },
 );
 
-function helm(args: readonly string[]): Promise<CommandResult> {
-  assert.ok(helmBinary, "helm was not built");
+/** Helm `major` (default 4) with these arguments. */
+function helm(args: readonly string[], major: HelmMajor = 4): Promise<CommandResult> {
+  const helmBinary = helmBinaries.get(major);
+  assert.ok(helmBinary, `helm v${major} was not built`);
   // Helm's own directories are the control plane's: nothing under HOME is read or written.
   return runCommand(helmBinary, args, { cwd: REPO_ROOT, env: helmEnv });
 }
@@ -88,19 +96,39 @@ interface Rendered extends KubeObject {
   data?: Record<string, string>;
 }
 
-/** `helm template` of the chart into namespace NS with these values files; must succeed. */
-async function template(...valuesFiles: string[]): Promise<{ text: string; docs: Rendered[] }> {
-  const r = await helm([
-    "template",
-    "kube-external-sync",
-    CHART,
-    "--namespace",
-    NS,
-    ...valuesFiles.flatMap((f) => ["--values", f]),
-  ]);
+/** `helm template` (Helm 4) of the chart into namespace NS with these values files. */
+function template(...valuesFiles: string[]): Promise<{ text: string; docs: Rendered[] }> {
+  return templateWith(4, valuesFiles);
+}
+
+/** `helm template` with Helm `major` of the chart into namespace NS; must succeed. */
+async function templateWith(
+  major: HelmMajor,
+  valuesFiles: readonly string[],
+): Promise<{ text: string; docs: Rendered[] }> {
+  const r = await helm(
+    [
+      "template",
+      "kube-external-sync",
+      CHART,
+      "--namespace",
+      NS,
+      ...valuesFiles.flatMap((f) => ["--values", f]),
+    ],
+    major,
+  );
   assert.equal(r.code, 0, r.stderr);
   const docs = (loadAll(r.stdout) as (Rendered | null)[]).filter((d): d is Rendered => d !== null);
   return { text: r.stdout, docs };
+}
+
+/**
+ * The documents of a `helm template` output, each with its `# Source:` line and comments, without
+ * trailing whitespace: Helm 3 trims each rendered template, Helm 4 keeps the newline that ends the
+ * file (a blank line before the next `---`). Nothing else may differ.
+ */
+function documentTexts(text: string): string[] {
+  return text.split(/^---$/m).map((doc) => doc.trimEnd());
 }
 
 /** A values file in a temporary directory, removed after `fn`. */
@@ -280,6 +308,35 @@ const EVERY_OPTION: Json = {
   },
 };
 
+/** Bad values and the message naming the field that each must fail with (values.schema.json). */
+const BAD_VALUES: readonly [string[], RegExp][] = [
+  [
+    ["--set", "config.gatewayBackends=remote"],
+    /at '\/config\/gatewayBackends': value must be one of 'source', 'local'/,
+  ],
+  [
+    ["--set", "config.sourceNamespaces={develop,Not_A_Namespace}"],
+    /at '\/config\/sourceNamespaces\/1'/,
+  ],
+  [
+    ["--set", "config.gatewayBackend=local"],
+    /at '\/config': additional properties 'gatewayBackend' not allowed/,
+  ],
+  [["--set", "config.defaultTopLevelDomain=example..com"], /at '\/config\/defaultTopLevelDomain'/],
+  [
+    ["--set", "config.traefikBackends=remote"],
+    /at '\/config\/traefikBackends': value must be one of 'local', 'source'/,
+  ],
+  [["--set", "traefik=yes"], /at '\/traefik': got string, want boolean/],
+  [["--set", "tlsSecrets=yes"], /at '\/tlsSecrets': got string, want boolean/],
+  [["--set", "replicaCount=-1"], /at '\/replicaCount': minimum: got -1, want 0/],
+  [
+    ["--set", "networkPolicy.metacontroller.namespace=Bad_Name"],
+    /at '\/networkPolicy\/metacontroller\/namespace'/,
+  ],
+  [["--set", "replicas=3"], /at '': additional properties 'replicas' not allowed/],
+];
+
 const DEFAULT_KINDS = [
   "ConfigMap",
   "DecoratorController",
@@ -308,17 +365,60 @@ function podTemplate(docs: readonly Rendered[]): PodTemplateView {
   return (only(docs, "Deployment").spec as unknown as { template: PodTemplateView }).template;
 }
 
-describe("charts/kube-external-sync", () => {
-  test("helm lint --strict passes with the defaults and with every option", async () => {
-    const plain = await helm(["lint", "--strict", CHART]);
-    assert.equal(plain.code, 0, plain.stdout + plain.stderr);
-    assert.match(plain.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+describe("charts/kube-external-sync with Helm 3 and Helm 4", () => {
+  test("each Helm is the pinned release", async () => {
+    for (const [major, release] of [
+      [4, /^v4\.3\.1\b/],
+      [3, /^v3\.22\.0\b/],
+    ] as const) {
+      const r = await helm(["version", "--template", "{{ .Version }}"], major);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout.trim(), release, `helm v${major}`);
+    }
+  });
+
+  for (const major of HELM_MAJORS) {
+    test(`helm v${major}: lint --strict passes with the defaults and with every option`, async () => {
+      const plain = await helm(["lint", "--strict", CHART], major);
+      assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+      assert.match(plain.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      await withValues(EVERY_OPTION, async (file) => {
+        const all = await helm(["lint", "--strict", CHART, "--values", file], major);
+        assert.equal(all.code, 0, all.stdout + all.stderr);
+        assert.match(all.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      });
+    });
+  }
+
+  test("helm v3 and v4 template the same documents, byte for byte, with the defaults and with every option", async () => {
+    const v4 = await templateWith(4, []);
+    const v3 = await templateWith(3, []);
+    assert.deepEqual(v4.docs.map((d) => d.kind).sort(), DEFAULT_KINDS);
+    assert.deepEqual(documentTexts(v3.text), documentTexts(v4.text), "defaults");
     await withValues(EVERY_OPTION, async (file) => {
-      const all = await helm(["lint", "--strict", CHART, "--values", file]);
-      assert.equal(all.code, 0, all.stdout + all.stderr);
+      const every4 = await templateWith(4, [file]);
+      const every3 = await templateWith(3, [file]);
+      assert.ok(every4.docs.some((d) => d.kind === "ServiceMonitor"));
+      assert.deepEqual(documentTexts(every3.text), documentTexts(every4.text), "every option");
     });
   });
 
+  for (const major of HELM_MAJORS) {
+    test(`helm v${major}: bad values fail with the field named`, async () => {
+      for (const [args, message] of BAD_VALUES) {
+        const r = await helm(
+          ["template", "kube-external-sync", CHART, "--namespace", NS, ...args],
+          major,
+        );
+        assert.notEqual(r.code, 0, args.join(" "));
+        assert.match(r.stderr, message, args.join(" "));
+        assert.equal(r.stdout, "", args.join(" "));
+      }
+    });
+  }
+});
+
+describe("charts/kube-external-sync", () => {
   test("defaults: the package's objects, every one accepted by the API server", async () => {
     const { text, docs } = await template();
     assert.deepEqual(docs.map((d) => d.kind).sort(), DEFAULT_KINDS);
@@ -490,45 +590,6 @@ describe("charts/kube-external-sync", () => {
     const base = await checksum({});
     assert.equal(await checksum({ replicaCount: 5, podAnnotations: { a: "b" } }), base);
     assert.notEqual(await checksum({ config: { defaultTopLevelDomain: "*.example.com" } }), base);
-  });
-
-  test("bad values fail with the field named", async () => {
-    const cases: [string[], RegExp][] = [
-      [
-        ["--set", "config.gatewayBackends=remote"],
-        /at '\/config\/gatewayBackends': value must be one of 'source', 'local'/,
-      ],
-      [
-        ["--set", "config.sourceNamespaces={develop,Not_A_Namespace}"],
-        /at '\/config\/sourceNamespaces\/1'/,
-      ],
-      [
-        ["--set", "config.gatewayBackend=local"],
-        /at '\/config': additional properties 'gatewayBackend' not allowed/,
-      ],
-      [
-        ["--set", "config.defaultTopLevelDomain=example..com"],
-        /at '\/config\/defaultTopLevelDomain'/,
-      ],
-      [
-        ["--set", "config.traefikBackends=remote"],
-        /at '\/config\/traefikBackends': value must be one of 'local', 'source'/,
-      ],
-      [["--set", "traefik=yes"], /at '\/traefik': got string, want boolean/],
-      [["--set", "tlsSecrets=yes"], /at '\/tlsSecrets': got string, want boolean/],
-      [["--set", "replicaCount=-1"], /at '\/replicaCount': minimum: got -1, want 0/],
-      [
-        ["--set", "networkPolicy.metacontroller.namespace=Bad_Name"],
-        /at '\/networkPolicy\/metacontroller\/namespace'/,
-      ],
-      [["--set", "replicas=3"], /at '': additional properties 'replicas' not allowed/],
-    ];
-    for (const [args, message] of cases) {
-      const r = await helm(["template", "kube-external-sync", CHART, "--namespace", NS, ...args]);
-      assert.notEqual(r.code, 0, args.join(" "));
-      assert.match(r.stderr, message, args.join(" "));
-      assert.equal(r.stdout, "", args.join(" "));
-    }
   });
 });
 
