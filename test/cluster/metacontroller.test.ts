@@ -9,10 +9,9 @@
 //   node test/run.ts "test/cluster/metacontroller.test.ts" --serial
 
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
-import { dump } from "js-yaml";
 import { Annotation, MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
 import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
@@ -40,12 +39,8 @@ import {
   ownedBy,
   resourcePath,
 } from "./kube.ts";
-import {
-  applyDecoratorController,
-  loopbackDecoratorController,
-  type Metacontroller,
-  startMetacontroller,
-} from "./metacontroller.ts";
+import { type Metacontroller, startMetacontroller } from "./metacontroller.ts";
+import { SUITE_METACONTROLLER, startMirroring } from "./mirroring.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -72,25 +67,19 @@ let cp: ControlPlane;
 let hook: HookServer;
 let metacontroller: Metacontroller;
 let controller: KubeObject;
+let configFile: string;
 
 const { kubectl } = controlPlaneForTests(async (plane) => {
   cp = plane;
   client = new KubeClient(plane);
-  const configFile = path.join(plane.dir, "hook-config.yaml");
-  await writeFile(
-    configFile,
-    dump({
+  ({ configFile, hook, metacontroller, controller } = await startMirroring(plane, {
+    config: {
       sourceNamespaces: ["develop", ...SCENARIO_SOURCES],
       excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
       defaultTopLevelDomain: "*.example.com",
-    }),
-  );
-  hook = await startHookServer({ configFile, dir: plane.dir });
-  plane.track(hook.process);
-  metacontroller = await startMetacontroller(plane, { qps: 50, burst: 100 });
-  controller = await loopbackDecoratorController(plane, hook.url);
-  await applyDecoratorController(plane, controller);
-  for (const ns of SCENARIO_SOURCES) await createNamespace(ns);
+    },
+    namespaces: SCENARIO_SOURCES,
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -746,7 +735,7 @@ describe("Metacontroller applies the hook's answers", () => {
         assert.equal(await getMaybe(pathOf("Service", "out-b", "api")), undefined);
       } finally {
         hook = await startHookServer({
-          configFile: path.join(cp.dir, "hook-config.yaml"),
+          configFile,
           dir: cp.dir,
           port: hook.port,
         });
@@ -812,7 +801,7 @@ describe("Metacontroller applies the hook's answers", () => {
       const callsBefore = await hookCalls(hook, "sync");
       const countsBefore = await apiRequestCounts(cp);
 
-      metacontroller = await startMetacontroller(cp, { qps: 50, burst: 100 });
+      metacontroller = await startMetacontroller(cp, SUITE_METACONTROLLER);
       // Every namespace is synced again after the restart.
       await waitFor(
         `${namespaces} sync calls after the restart`,

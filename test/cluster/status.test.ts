@@ -10,9 +10,7 @@
 //   node --test test/cluster/status.test.ts
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
 import https from "node:https";
-import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
 import {
@@ -32,14 +30,10 @@ import {
   runKubectl,
   writesOf,
 } from "./control-plane.ts";
-import { type HookServer, hookCalls, startHookServer } from "./hook-server.ts";
+import { type HookServer, hookCalls } from "./hook-server.ts";
 import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
-import {
-  applyDecoratorController,
-  loopbackDecoratorController,
-  type Metacontroller,
-  startMetacontroller,
-} from "./metacontroller.ts";
+import type { Metacontroller } from "./metacontroller.ts";
+import { startMirroring } from "./mirroring.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -64,20 +58,14 @@ let metacontroller: Metacontroller;
 const { kubectl } = controlPlaneForTests(async (plane) => {
   cp = plane;
   client = new KubeClient(plane);
-  const configFile = path.join(plane.dir, "hook-config.yaml");
-  await writeFile(
-    configFile,
-    dump({
+  ({ hook, metacontroller } = await startMirroring(plane, {
+    config: {
       sourceNamespaces: ["develop", ...SCENARIO_SOURCES],
       excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
       defaultTopLevelDomain: "*.example.com",
-    }),
-  );
-  hook = await startHookServer({ configFile, dir: plane.dir });
-  plane.track(hook.process);
-  metacontroller = await startMetacontroller(plane, { qps: 50, burst: 100 });
-  await applyDecoratorController(plane, await loopbackDecoratorController(plane, hook.url));
-  for (const ns of SCENARIO_SOURCES) await createNamespace(ns);
+    },
+    namespaces: SCENARIO_SOURCES,
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------
