@@ -26,7 +26,7 @@ import {
 import {
   applyExampleSources,
   type NamespaceOutputs,
-  outputsOnNamespace,
+  outputsSettle,
   parseStatus,
   sync,
 } from "./hook-requests.ts";
@@ -214,15 +214,15 @@ function outputsIn(
   what: string,
   ok: (outputs: NamespaceOutputs) => boolean,
 ): Promise<NamespaceOutputs> {
-  return waitFor(
-    `${namespace} to show ${what}`,
-    CONVERGE_MS,
-    async () => {
-      const ns = await getMaybe(resourcePath("v1", "namespaces", undefined, namespace));
-      const outputs = ns && outputsOnNamespace(ns);
-      return outputs && ok(outputs) ? outputs : undefined;
-    },
-    [metacontroller.process],
+  return outputsSettle(client, namespace, what, ok, CONVERGE_MS, [metacontroller.process]);
+}
+
+/** Waits until the namespace is Synced with nothing to list: no status annotation. */
+function syncedWithNoStatus(namespace: string): Promise<NamespaceOutputs> {
+  return outputsIn(
+    namespace,
+    "the state Synced and no status annotation",
+    (o) => o.state === State.Synced && o.status === null,
   );
 }
 
@@ -582,11 +582,7 @@ describe("Metacontroller applies the hook's answers", () => {
       await mirrorIn("Service", "con-a", "api");
       await mirrorIn("Ingress", "con-a", "web");
       // The conflicts are cleared: Synced, and the status annotation removed.
-      await outputsIn(
-        "con-a",
-        "the state Synced and no status annotation",
-        (o) => o.state === State.Synced && o.status === null,
-      );
+      await syncedWithNoStatus("con-a");
     },
   );
 
@@ -702,11 +698,7 @@ describe("Metacontroller applies the hook's answers", () => {
         metadata: { annotations: { [REPLICATE_TO]: "inv-.*" } },
       });
       await mirrorIn("Service", "inv-a", "api", (s) => portOf(s) === 81);
-      await outputsIn(
-        "inv-a",
-        "the state Synced and no status annotation",
-        (o) => o.state === State.Synced && o.status === null,
-      );
+      await syncedWithNoStatus("inv-a");
     },
   );
 

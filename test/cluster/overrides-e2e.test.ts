@@ -32,7 +32,7 @@ import {
 } from "../support/builders.ts";
 import { ensureRouteCRDs } from "./build.ts";
 import { controlPlaneForTests } from "./control-plane.ts";
-import { type NamespaceOutputs, outputsOnNamespace, parseStatus } from "./hook-requests.ts";
+import { type NamespaceOutputs, outputsSettle, parseStatus } from "./hook-requests.ts";
 import type { HookServer } from "./hook-server.ts";
 import { type Json, KubeClient, type KubeObject, resourcePath } from "./kube.ts";
 import type { Metacontroller } from "./metacontroller.ts";
@@ -115,14 +115,12 @@ function outputsIn(
   what: string,
   ok: (outputs: NamespaceOutputs, status: NamespaceStatus) => boolean,
 ): Promise<NamespaceOutputs> {
-  return waitFor(
-    `${namespace} to show ${what}`,
+  return outputsSettle(
+    client,
+    namespace,
+    what,
+    (outputs) => ok(outputs, parseStatus(outputs.status)),
     SETTLE_MS,
-    async () => {
-      const ns = await tryGet(resourcePath("v1", "namespaces", undefined, namespace));
-      const outputs = ns && outputsOnNamespace(ns);
-      return outputs && ok(outputs, parseStatus(outputs.status)) ? outputs : undefined;
-    },
     watched(),
   );
 }
