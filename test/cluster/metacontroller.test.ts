@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
-import { Annotation, MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
+import { Annotation, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
 import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
@@ -40,7 +40,8 @@ import {
   resourcePath,
 } from "./kube.ts";
 import { type Metacontroller, startMetacontroller } from "./metacontroller.ts";
-import { SUITE_METACONTROLLER, startMirroring } from "./mirroring.ts";
+import { branchConfig, SUITE_METACONTROLLER, startMirroring } from "./mirroring.ts";
+import { API, isMirror, type Kind, pathOf, portOf, suiteObjects } from "./objects.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -73,11 +74,7 @@ const { kubectl } = controlPlaneForTests(async (plane) => {
   cp = plane;
   client = new KubeClient(plane);
   ({ configFile, hook, metacontroller, controller } = await startMirroring(plane, {
-    config: {
-      sourceNamespaces: ["develop", ...SCENARIO_SOURCES],
-      excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
-      defaultTopLevelDomain: "*.example.com",
-    },
+    config: branchConfig(["develop", ...SCENARIO_SOURCES]),
     namespaces: SCENARIO_SOURCES,
   }));
 });
@@ -85,21 +82,11 @@ const { kubectl } = controlPlaneForTests(async (plane) => {
 // ---------------------------------------------------------------------------------------------
 // Objects
 
-type Kind = "Service" | "Ingress";
-const API: Record<Kind, { apiVersion: string; resource: string }> = {
-  Service: { apiVersion: "v1", resource: "services" },
-  Ingress: { apiVersion: "networking.k8s.io/v1", resource: "ingresses" },
-};
-
-function pathOf(kind: Kind, namespace: string, name?: string): string {
-  return resourcePath(API[kind].apiVersion, API[kind].resource, namespace, name);
-}
-
-async function created(apiPath: string, obj: unknown): Promise<KubeObject> {
-  const r = await client.request("POST", apiPath, obj);
-  assert.equal(r.status, 201, `POST ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
+const { created, patch, remove, getMaybe, mirrorIn, goneFrom } = suiteObjects({
+  client: () => client,
+  convergeMs: CONVERGE_MS,
+  watch: () => [metacontroller.process],
+});
 
 function createNamespace(
   name: string,
@@ -159,55 +146,6 @@ function ingressRule(host: string) {
   };
 }
 
-async function patch(apiPath: string, mergePatch: unknown): Promise<KubeObject> {
-  const r = await client.request("PATCH", apiPath, mergePatch, "application/merge-patch+json");
-  assert.equal(r.status, 200, `PATCH ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
-
-async function remove(apiPath: string): Promise<void> {
-  const r = await client.request("DELETE", apiPath);
-  assert.ok(r.status === 200 || r.status === 202, `DELETE ${apiPath}: ${JSON.stringify(r.body)}`);
-}
-
-async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
-  const r = await client.request("GET", apiPath);
-  if (r.status === 404) return undefined;
-  assert.equal(r.status, 200, `GET ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
-
-function isMirror(obj: KubeObject | undefined): boolean {
-  return obj?.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
-}
-
-/** Waits until the mirror `kind/name` exists in `namespace` and satisfies `ok`. */
-function mirrorIn(
-  kind: Kind,
-  namespace: string,
-  name: string,
-  ok: (obj: KubeObject) => boolean = () => true,
-): Promise<KubeObject> {
-  return waitFor(
-    `${kind} mirror ${namespace}/${name}`,
-    CONVERGE_MS,
-    async () => {
-      const obj = await getMaybe(pathOf(kind, namespace, name));
-      return obj && isMirror(obj) && ok(obj) ? obj : undefined;
-    },
-    [metacontroller.process],
-  );
-}
-
-function goneFrom(kind: Kind, namespace: string, name: string): Promise<true> {
-  return waitFor(
-    `${kind} ${namespace}/${name} to be deleted`,
-    CONVERGE_MS,
-    async () => ((await getMaybe(pathOf(kind, namespace, name))) ? undefined : true),
-    [metacontroller.process],
-  );
-}
-
 /** Waits until the namespace's state label, hosts and status annotations satisfy `ok`. */
 function outputsIn(
   namespace: string,
@@ -250,10 +188,6 @@ function listed(status: NamespaceStatus, reason: string): string[] {
     .filter((i) => i.reason === reason)
     .map((i) => i.object)
     .sort();
-}
-
-function portOf(svc: KubeObject): number | undefined {
-  return (svc.spec as { ports?: { port: number }[] }).ports?.[0]?.port;
 }
 
 function hostsOf(ingress: KubeObject): string[] {

@@ -38,6 +38,18 @@ export interface Mirroring {
   controller: KubeObject;
 }
 
+/**
+ * The hook's configuration of the examples (examples/config.yaml) with `sourceNamespaces`: every
+ * other namespace but the system ones is a branch, in the domain `*.example.com`.
+ */
+export function branchConfig(sourceNamespaces: readonly string[]): Record<string, unknown> {
+  return {
+    sourceNamespaces,
+    excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
+    defaultTopLevelDomain: "*.example.com",
+  };
+}
+
 /** Metacontroller's client rate in the suites: its own default (5 QPS) is slow for 50 namespaces. */
 export const SUITE_METACONTROLLER = { qps: 50, burst: 100 };
 
