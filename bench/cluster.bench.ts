@@ -174,19 +174,31 @@ function splitWrites(before: RequestCounts, after: RequestCounts, own: Record<st
   return { mirrorWrites, namespaceWrites, eventWrites, controlPlaneWrites };
 }
 
-async function scenario(
-  cp: ControlPlane,
-  client: KubeClient,
-  metacontroller: Metacontroller,
-  qps: number,
-  name: string,
-  minimalWrites: number,
-  own: Record<string, number>,
-  act: () => Promise<void>,
-  done: (items: KubeObject[]) => boolean,
-  rows: Row[],
+/** One run of the scenarios: a control plane with Metacontroller at one client QPS. */
+interface Run {
+  cp: ControlPlane;
+  client: KubeClient;
+  metacontroller: Metacontroller;
+  qps: number;
+  rows: Row[];
+}
+
+interface Scenario {
+  name: string;
+  /** Mirror writes the scenario needs at minimum. */
+  minimalWrites: number;
+  /** The benchmark's own writes (by request key), not counted. */
+  own: Record<string, number>;
+  act: () => Promise<void>;
+  /** Converged, given the managed objects of the cluster. */
+  done: (items: KubeObject[]) => boolean;
   /** Also measured: the time until this many namespaces are labelled Synced. */
-  syncedTarget?: number,
+  syncedTarget?: number;
+}
+
+async function scenario(
+  { cp, client, metacontroller, qps, rows }: Run,
+  { name, minimalWrites, own, act, done, syncedTarget }: Scenario,
 ): Promise<void> {
   const before = await apiRequestCounts(cp);
   const started = performance.now();
@@ -284,63 +296,44 @@ async function runAt(qps: number, rows: Row[]): Promise<void> {
       (_, i) => `bench-${String(i).padStart(3, "0")}`,
     );
 
-    await scenario(
-      cp,
-      client,
-      mc,
-      qps,
-      `${NAMESPACES} namespaces`,
-      NAMESPACES * 4,
-      { "POST namespaces": NAMESPACES },
-      async () => {
+    const run: Run = { cp, client, metacontroller: mc, qps, rows };
+    await scenario(run, {
+      name: `${NAMESPACES} namespaces`,
+      minimalWrites: NAMESPACES * 4,
+      own: { "POST namespaces": NAMESPACES },
+      act: async () => {
         await Promise.all(
           names.map((name) => must(client, "POST", "/api/v1/namespaces", { metadata: { name } })),
         );
       },
-      (items) => ["api", "db", "cache", "web"].every((n) => countOf(items, n) === NAMESPACES),
-      rows,
-      NAMESPACES,
-    );
-    await scenario(
-      cp,
-      client,
-      mc,
-      qps,
-      "new source",
-      NAMESPACES,
-      { "POST services": 1 },
-      () =>
+      done: (items) => ["api", "db", "cache", "web"].every((n) => countOf(items, n) === NAMESPACES),
+      syncedTarget: NAMESPACES,
+    });
+    await scenario(run, {
+      name: "new source",
+      minimalWrites: NAMESPACES,
+      own: { "POST services": 1 },
+      act: () =>
         must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(NEW_SOURCE, 80)),
-      (items) => countOf(items, NEW_SOURCE) === NAMESPACES,
-      rows,
-    );
-    await scenario(
-      cp,
-      client,
-      mc,
-      qps,
-      "port change",
-      NAMESPACES,
-      { "PATCH services": 1 },
-      () =>
+      done: (items) => countOf(items, NEW_SOURCE) === NAMESPACES,
+    });
+    await scenario(run, {
+      name: "port change",
+      minimalWrites: NAMESPACES,
+      own: { "PATCH services": 1 },
+      act: () =>
         must(client, "PATCH", resourcePath("v1", "services", SOURCE_NS, NEW_SOURCE), {
           spec: { ports: [{ name: "http", port: 81, targetPort: 8080 }] },
         }),
-      (items) => countOf(items, NEW_SOURCE, (o) => portOf(o) === 81) === NAMESPACES,
-      rows,
-    );
-    await scenario(
-      cp,
-      client,
-      mc,
-      qps,
-      "source deleted",
-      NAMESPACES,
-      { "DELETE services": 1 },
-      () => must(client, "DELETE", resourcePath("v1", "services", SOURCE_NS, NEW_SOURCE)),
-      (items) => countOf(items, NEW_SOURCE) === 0,
-      rows,
-    );
+      done: (items) => countOf(items, NEW_SOURCE, (o) => portOf(o) === 81) === NAMESPACES,
+    });
+    await scenario(run, {
+      name: "source deleted",
+      minimalWrites: NAMESPACES,
+      own: { "DELETE services": 1 },
+      act: () => must(client, "DELETE", resourcePath("v1", "services", SOURCE_NS, NEW_SOURCE)),
+      done: (items) => countOf(items, NEW_SOURCE) === 0,
+    });
     // Idle: the wall time is the window itself; any write at all is an extra.
     const before = await apiRequestCounts(cp);
     const started = Date.now();

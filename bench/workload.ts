@@ -53,6 +53,35 @@ function lastApplied(obj: Json): string {
   return `${JSON.stringify(obj)}\n`;
 }
 
+/**
+ * What `kubectl apply` (client side) adds to the metadata of `applied`: the last-applied
+ * annotation, and a managedFields entry owning it, the labels and `specFields`.
+ */
+function appliedByKubectl(
+  applied: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } },
+  specFields: Json,
+  time: string,
+): { annotations: Record<string, string>; managedFields: Json[] } {
+  const { labels } = applied.metadata;
+  return {
+    annotations: {
+      ...applied.metadata.annotations,
+      "kubectl.kubernetes.io/last-applied-configuration": lastApplied(applied),
+    },
+    managedFields: managedFields(
+      "kubectl-client-side-apply",
+      {
+        "f:metadata": {
+          "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} },
+          "f:labels": Object.fromEntries(Object.keys(labels).map((k) => [`f:${k}`, {}])),
+        },
+        "f:spec": specFields,
+      },
+      time,
+    ),
+  };
+}
+
 function serviceSource(name: string, i: number): Json {
   const app = name;
   const labels: Record<string, string> = {
@@ -101,29 +130,19 @@ function serviceSource(name: string, i: number): Json {
       resourceVersion: resourceVersion(),
       creationTimestamp: created,
       labels,
-      annotations: {
-        ...applied.metadata.annotations,
-        "kubectl.kubernetes.io/last-applied-configuration": lastApplied(applied),
-      },
-      managedFields: managedFields(
-        "kubectl-client-side-apply",
+      ...appliedByKubectl(
+        applied,
         {
-          "f:metadata": {
-            "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} },
-            "f:labels": Object.fromEntries(Object.keys(labels).map((k) => [`f:${k}`, {}])),
-          },
-          "f:spec": {
-            "f:internalTrafficPolicy": {},
-            "f:ports": Object.fromEntries(
-              ports.map((p) => [
-                `k:{"port":${p.port},"protocol":"TCP"}`,
-                { ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {} },
-              ]),
-            ),
-            "f:selector": {},
-            "f:sessionAffinity": {},
-            "f:type": {},
-          },
+          "f:internalTrafficPolicy": {},
+          "f:ports": Object.fromEntries(
+            ports.map((p) => [
+              `k:{"port":${p.port},"protocol":"TCP"}`,
+              { ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {} },
+            ]),
+          ),
+          "f:selector": {},
+          "f:sessionAffinity": {},
+          "f:type": {},
         },
         created,
       ),
@@ -195,19 +214,9 @@ function ingressSource(name: string, i: number, backends: readonly string[]): Js
       resourceVersion: resourceVersion(),
       generation: 1 + (i % 4),
       creationTimestamp: created,
-      annotations: {
-        ...applied.metadata.annotations,
-        "kubectl.kubernetes.io/last-applied-configuration": lastApplied(applied),
-      },
-      managedFields: managedFields(
-        "kubectl-client-side-apply",
-        {
-          "f:metadata": {
-            "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} },
-            "f:labels": Object.fromEntries(Object.keys(labels).map((k) => [`f:${k}`, {}])),
-          },
-          "f:spec": { "f:ingressClassName": {}, "f:rules": {}, "f:tls": {} },
-        },
+      ...appliedByKubectl(
+        applied,
+        { "f:ingressClassName": {}, "f:rules": {}, "f:tls": {} },
         created,
       ),
     },

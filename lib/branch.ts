@@ -4,7 +4,7 @@ import { Annotation, TLS_SECRET_TYPE } from "./constants.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
 import { whyNotMirrored } from "./kinds/secret.ts";
 import { type AttachmentParent, observedAttachment, replicatedFrom } from "./metadata.ts";
-import type { SyncInput } from "./request.ts";
+import { attachmentParentOf, objectsIn, type SyncInput } from "./request.ts";
 import { isTargetOf } from "./targeting.ts";
 import type { KubeObject, ObjectsByName } from "./types.ts";
 
@@ -28,22 +28,8 @@ export interface BranchFacts {
   hasSecret(name: string): boolean;
 }
 
-/** Objects of one kind in `namespace`, sorted by name (the engine's order). */
-function objectsIn(map: ObjectsByName, namespace: string): KubeObject[] {
-  const prefix = `${namespace}/`;
-  return Object.keys(map)
-    .filter((key) => key.startsWith(prefix))
-    .sort()
-    .map((key) => map[key] as KubeObject);
-}
-
 function declaredCore(kinds: readonly DeclaredKind[], kind: string): DeclaredKind | undefined {
   return kinds.find((k) => k.module.group === "" && k.module.kind === kind);
-}
-
-/** The parent of the sync, as Metacontroller's child test reads it. */
-function parentOf(input: SyncInput): AttachmentParent {
-  return { uid: input.namespace.metadata.uid, controllerName: input.controllerName };
 }
 
 /**
@@ -53,7 +39,7 @@ function parentOf(input: SyncInput): AttachmentParent {
 /** Names of the objects of one kind in `namespace` that are not our mirrors: the branch's own. */
 function ownObjectNames(input: SyncInput, key: string, namespace: string): Set<string> {
   const groups = { attachments: input.attachments[key] ?? {}, related: input.related[key] ?? {} };
-  const parent = parentOf(input);
+  const parent = attachmentParentOf(input);
   const names = new Set<string>();
   for (const object of objectsIn(groups.related, namespace)) {
     const at = `${namespace}/${object.metadata.name}`;
@@ -132,7 +118,7 @@ function mirroredTLSSecretNames(
     namespace,
     skip,
     groups: { attachments: input.attachments[key] ?? {}, related: input.related[key] ?? {} },
-    parent: parentOf(input),
+    parent: attachmentParentOf(input),
     claimed: new Set(),
     mirrored: new Set(),
   };

@@ -17,7 +17,7 @@ import {
   observedAttachment,
   replicatedFrom,
 } from "./metadata.ts";
-import type { CustomizeInput, SyncInput } from "./request.ts";
+import { attachmentParentOf, type CustomizeInput, objectsIn, type SyncInput } from "./request.ts";
 import { toLabelSelector } from "./selector.ts";
 import {
   buildStatus,
@@ -105,10 +105,6 @@ interface Target {
   branch: BranchFacts;
   /** The namespace and controller, as Metacontroller's child test reads them. */
   parent: AttachmentParent;
-}
-
-function attachmentParentOf(input: SyncInput): AttachmentParent {
-  return { uid: input.namespace.metadata.uid, controllerName: input.controllerName };
 }
 
 function targetOf(input: SyncInput, config: Config): { target: Target; issues: Issue[] } {
@@ -616,15 +612,6 @@ function objectKey(object: KubeObject): string {
 /** A declared kind's group of a request map; request parsing made sure it is there. */
 function groupOf(map: SyncInput["related"], kind: DeclaredKind): ObjectsByName {
   return map[kind.key] ?? {};
-}
-
-/** Objects of one kind in `namespace`, sorted by name. */
-function objectsIn(group: ObjectsByName, namespace: string): KubeObject[] {
-  const prefix = `${namespace}/`;
-  return Object.keys(group)
-    .filter((key) => key.startsWith(prefix))
-    .sort()
-    .map((key) => group[key] as KubeObject);
 }
 
 /**

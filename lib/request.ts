@@ -2,8 +2,9 @@ import { z } from "zod";
 import type { Config } from "./config.ts";
 import { RequestError } from "./errors.ts";
 import { type DeclaredKind, declaredKinds } from "./kinds/index.ts";
+import type { AttachmentParent } from "./metadata.ts";
 import { isEligibleNamespace } from "./targeting.ts";
-import type { AttachmentRule, KubeObject, ObjectMap } from "./types.ts";
+import type { AttachmentRule, KubeObject, ObjectMap, ObjectsByName } from "./types.ts";
 
 // Parsing of Metacontroller's hook requests: the only place that rejects one. Anything malformed
 // is a RequestError (HTTP 400): answering 200 on a request we do not understand would delete
@@ -30,6 +31,20 @@ export interface SyncInput {
 export interface CustomizeInput {
   namespace: KubeObject;
   kinds: DeclaredKind[];
+}
+
+/** The parent of the sync, as Metacontroller's child test reads it. */
+export function attachmentParentOf(input: SyncInput): AttachmentParent {
+  return { uid: input.namespace.metadata.uid, controllerName: input.controllerName };
+}
+
+/** Objects of one kind's group of a request map in `namespace`, sorted by name. */
+export function objectsIn(group: ObjectsByName, namespace: string): KubeObject[] {
+  const prefix = `${namespace}/`;
+  return Object.keys(group)
+    .filter((key) => key.startsWith(prefix))
+    .sort()
+    .map((key) => group[key] as KubeObject);
 }
 
 const stringMap = z.record(z.string(), z.string());

@@ -22,6 +22,7 @@ import {
   type Reply,
   request,
   type ServerProcess,
+  startRequest,
   startServerProcess,
   waitReady,
   within,
@@ -69,35 +70,15 @@ function halfSentSync(
 ): { reply: Promise<Reply>; finish: () => void } {
   const body = Buffer.from(SYNC_TEXT);
   const half = Math.floor(body.length / 2);
-  let finish: () => void = () => assert.fail("request not started");
-  const reply = new Promise<Reply>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/sync",
-        method: "POST",
-        agent,
-        headers: { "content-type": "application/json", "content-length": body.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.flushHeaders();
-    req.write(body.subarray(0, half));
-    finish = () => req.end(body.subarray(half));
+  const { req, reply } = startRequest(port, "/sync", {
+    method: "POST",
+    agent,
+    body,
+    headers: { "content-type": "application/json" },
   });
-  return { reply, finish };
+  req.flushHeaders();
+  req.write(body.subarray(0, half));
+  return { reply, finish: () => req.end(body.subarray(half)) };
 }
 
 interface Running {

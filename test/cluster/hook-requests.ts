@@ -22,6 +22,7 @@ import {
   type SyncRequest,
   type SyncResponse,
 } from "./kube.ts";
+import { type ManagedProcess, waitFor } from "./processes.ts";
 
 type Kubectl = Pick<ControlPlane, "binaries" | "kubeconfigPath">;
 /** Where the hook server listens (on 127.0.0.1). */
@@ -177,6 +178,33 @@ export function outputsOnNamespace(ns: KubeObject): NamespaceOutputs {
     hosts: ns.metadata.annotations?.[HOSTS_ANNOTATION] ?? null,
     status: ns.metadata.annotations?.[STATUS_ANNOTATION] ?? null,
   };
+}
+
+/**
+ * Waits until the state label, hosts and status annotations on `namespace` satisfy `ok`; fails at
+ * once when a process of `watch` exits.
+ */
+export function outputsSettle(
+  client: KubeClient,
+  namespace: string,
+  what: string,
+  ok: (outputs: NamespaceOutputs) => boolean,
+  timeoutMs: number,
+  watch: readonly ManagedProcess[],
+): Promise<NamespaceOutputs> {
+  const apiPath = resourcePath("v1", "namespaces", undefined, namespace);
+  return waitFor(
+    `${namespace} to show ${what}`,
+    timeoutMs,
+    async () => {
+      const r = await client.request("GET", apiPath);
+      if (r.status === 404) return undefined;
+      assert.equal(r.status, 200, `GET ${apiPath}: ${JSON.stringify(r.body)}`);
+      const outputs = outputsOnNamespace(r.body as unknown as KubeObject);
+      return ok(outputs) ? outputs : undefined;
+    },
+    watch,
+  );
 }
 
 /**

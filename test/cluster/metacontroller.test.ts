@@ -9,11 +9,10 @@
 //   node test/run.ts "test/cluster/metacontroller.test.ts" --serial
 
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
-import { dump } from "js-yaml";
-import { Annotation, MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
+import { Annotation, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
 import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
@@ -27,7 +26,7 @@ import {
 import {
   applyExampleSources,
   type NamespaceOutputs,
-  outputsOnNamespace,
+  outputsSettle,
   parseStatus,
   sync,
 } from "./hook-requests.ts";
@@ -40,12 +39,9 @@ import {
   ownedBy,
   resourcePath,
 } from "./kube.ts";
-import {
-  applyDecoratorController,
-  loopbackDecoratorController,
-  type Metacontroller,
-  startMetacontroller,
-} from "./metacontroller.ts";
+import { type Metacontroller, startMetacontroller } from "./metacontroller.ts";
+import { branchConfig, SUITE_METACONTROLLER, startMirroring } from "./mirroring.ts";
+import { API, isMirror, type Kind, pathOf, portOf, suiteObjects } from "./objects.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -72,45 +68,25 @@ let cp: ControlPlane;
 let hook: HookServer;
 let metacontroller: Metacontroller;
 let controller: KubeObject;
+let configFile: string;
 
 const { kubectl } = controlPlaneForTests(async (plane) => {
   cp = plane;
   client = new KubeClient(plane);
-  const configFile = path.join(plane.dir, "hook-config.yaml");
-  await writeFile(
-    configFile,
-    dump({
-      sourceNamespaces: ["develop", ...SCENARIO_SOURCES],
-      excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
-      defaultTopLevelDomain: "*.example.com",
-    }),
-  );
-  hook = await startHookServer({ configFile, dir: plane.dir });
-  plane.track(hook.process);
-  metacontroller = await startMetacontroller(plane, { qps: 50, burst: 100 });
-  controller = await loopbackDecoratorController(plane, hook.url);
-  await applyDecoratorController(plane, controller);
-  for (const ns of SCENARIO_SOURCES) await createNamespace(ns);
+  ({ configFile, hook, metacontroller, controller } = await startMirroring(plane, {
+    config: branchConfig(["develop", ...SCENARIO_SOURCES]),
+    namespaces: SCENARIO_SOURCES,
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------
 // Objects
 
-type Kind = "Service" | "Ingress";
-const API: Record<Kind, { apiVersion: string; resource: string }> = {
-  Service: { apiVersion: "v1", resource: "services" },
-  Ingress: { apiVersion: "networking.k8s.io/v1", resource: "ingresses" },
-};
-
-function pathOf(kind: Kind, namespace: string, name?: string): string {
-  return resourcePath(API[kind].apiVersion, API[kind].resource, namespace, name);
-}
-
-async function created(apiPath: string, obj: unknown): Promise<KubeObject> {
-  const r = await client.request("POST", apiPath, obj);
-  assert.equal(r.status, 201, `POST ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
+const { created, patch, remove, getMaybe, mirrorIn, goneFrom } = suiteObjects({
+  client: () => client,
+  convergeMs: CONVERGE_MS,
+  watch: () => [metacontroller.process],
+});
 
 function createNamespace(
   name: string,
@@ -170,70 +146,21 @@ function ingressRule(host: string) {
   };
 }
 
-async function patch(apiPath: string, mergePatch: unknown): Promise<KubeObject> {
-  const r = await client.request("PATCH", apiPath, mergePatch, "application/merge-patch+json");
-  assert.equal(r.status, 200, `PATCH ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
-
-async function remove(apiPath: string): Promise<void> {
-  const r = await client.request("DELETE", apiPath);
-  assert.ok(r.status === 200 || r.status === 202, `DELETE ${apiPath}: ${JSON.stringify(r.body)}`);
-}
-
-async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
-  const r = await client.request("GET", apiPath);
-  if (r.status === 404) return undefined;
-  assert.equal(r.status, 200, `GET ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
-
-function isMirror(obj: KubeObject | undefined): boolean {
-  return obj?.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
-}
-
-/** Waits until the mirror `kind/name` exists in `namespace` and satisfies `ok`. */
-function mirrorIn(
-  kind: Kind,
-  namespace: string,
-  name: string,
-  ok: (obj: KubeObject) => boolean = () => true,
-): Promise<KubeObject> {
-  return waitFor(
-    `${kind} mirror ${namespace}/${name}`,
-    CONVERGE_MS,
-    async () => {
-      const obj = await getMaybe(pathOf(kind, namespace, name));
-      return obj && isMirror(obj) && ok(obj) ? obj : undefined;
-    },
-    [metacontroller.process],
-  );
-}
-
-function goneFrom(kind: Kind, namespace: string, name: string): Promise<true> {
-  return waitFor(
-    `${kind} ${namespace}/${name} to be deleted`,
-    CONVERGE_MS,
-    async () => ((await getMaybe(pathOf(kind, namespace, name))) ? undefined : true),
-    [metacontroller.process],
-  );
-}
-
 /** Waits until the namespace's state label, hosts and status annotations satisfy `ok`. */
 function outputsIn(
   namespace: string,
   what: string,
   ok: (outputs: NamespaceOutputs) => boolean,
 ): Promise<NamespaceOutputs> {
-  return waitFor(
-    `${namespace} to show ${what}`,
-    CONVERGE_MS,
-    async () => {
-      const ns = await getMaybe(resourcePath("v1", "namespaces", undefined, namespace));
-      const outputs = ns && outputsOnNamespace(ns);
-      return outputs && ok(outputs) ? outputs : undefined;
-    },
-    [metacontroller.process],
+  return outputsSettle(client, namespace, what, ok, CONVERGE_MS, [metacontroller.process]);
+}
+
+/** Waits until the namespace is Synced with nothing to list: no status annotation. */
+function syncedWithNoStatus(namespace: string): Promise<NamespaceOutputs> {
+  return outputsIn(
+    namespace,
+    "the state Synced and no status annotation",
+    (o) => o.state === State.Synced && o.status === null,
   );
 }
 
@@ -261,10 +188,6 @@ function listed(status: NamespaceStatus, reason: string): string[] {
     .filter((i) => i.reason === reason)
     .map((i) => i.object)
     .sort();
-}
-
-function portOf(svc: KubeObject): number | undefined {
-  return (svc.spec as { ports?: { port: number }[] }).ports?.[0]?.port;
 }
 
 function hostsOf(ingress: KubeObject): string[] {
@@ -593,11 +516,7 @@ describe("Metacontroller applies the hook's answers", () => {
       await mirrorIn("Service", "con-a", "api");
       await mirrorIn("Ingress", "con-a", "web");
       // The conflicts are cleared: Synced, and the status annotation removed.
-      await outputsIn(
-        "con-a",
-        "the state Synced and no status annotation",
-        (o) => o.state === State.Synced && o.status === null,
-      );
+      await syncedWithNoStatus("con-a");
     },
   );
 
@@ -713,11 +632,7 @@ describe("Metacontroller applies the hook's answers", () => {
         metadata: { annotations: { [REPLICATE_TO]: "inv-.*" } },
       });
       await mirrorIn("Service", "inv-a", "api", (s) => portOf(s) === 81);
-      await outputsIn(
-        "inv-a",
-        "the state Synced and no status annotation",
-        (o) => o.state === State.Synced && o.status === null,
-      );
+      await syncedWithNoStatus("inv-a");
     },
   );
 
@@ -746,7 +661,7 @@ describe("Metacontroller applies the hook's answers", () => {
         assert.equal(await getMaybe(pathOf("Service", "out-b", "api")), undefined);
       } finally {
         hook = await startHookServer({
-          configFile: path.join(cp.dir, "hook-config.yaml"),
+          configFile,
           dir: cp.dir,
           port: hook.port,
         });
@@ -812,7 +727,7 @@ describe("Metacontroller applies the hook's answers", () => {
       const callsBefore = await hookCalls(hook, "sync");
       const countsBefore = await apiRequestCounts(cp);
 
-      metacontroller = await startMetacontroller(cp, { qps: 50, burst: 100 });
+      metacontroller = await startMetacontroller(cp, SUITE_METACONTROLLER);
       // Every namespace is synced again after the restart.
       await waitFor(
         `${namespaces} sync calls after the restart`,

@@ -16,10 +16,8 @@
 //   node test/run.ts "test/cluster/overrides-e2e.test.ts" --serial
 
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { before, describe, test } from "node:test";
-import { dump } from "js-yaml";
 import { MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
 import {
@@ -33,16 +31,12 @@ import {
   valueMarker,
 } from "../support/builders.ts";
 import { ensureRouteCRDs } from "./build.ts";
-import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
-import { type NamespaceOutputs, outputsOnNamespace, parseStatus } from "./hook-requests.ts";
-import { type HookServer, startHookServer } from "./hook-server.ts";
+import { controlPlaneForTests } from "./control-plane.ts";
+import { type NamespaceOutputs, outputsSettle, parseStatus } from "./hook-requests.ts";
+import type { HookServer } from "./hook-server.ts";
 import { type Json, KubeClient, type KubeObject, resourcePath } from "./kube.ts";
-import {
-  applyDecoratorController,
-  loopbackDecoratorController,
-  type Metacontroller,
-  startMetacontroller,
-} from "./metacontroller.ts";
+import type { Metacontroller } from "./metacontroller.ts";
+import { startMirroring } from "./mirroring.ts";
 import { type ManagedProcess, waitFor } from "./processes.ts";
 import { makeTestCertificate, type TLSData } from "./tls.ts";
 
@@ -61,21 +55,14 @@ const { kubectl } = controlPlaneForTests(async (cp) => {
   client = new KubeClient(cp);
   // The attachment kinds must be served before Metacontroller starts the controller.
   const crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
-  await applyCRDs(cp, crds.gatewayApi);
-  const configFile = path.join(cp.dir, "hook-config.yaml");
-  await writeFile(
-    configFile,
-    dump({ sourceNamespaces: [SOURCE], defaultTopLevelDomain: "*.example.com" }),
-  );
-  // Every request is logged (level debug): the log must still hold no Secret data.
-  hook = await startHookServer({ configFile, dir: cp.dir, logLevel: "debug" });
-  cp.track(hook.process);
-  metacontroller = await startMetacontroller(cp, { qps: 50, burst: 100 });
-  await applyDecoratorController(
-    cp,
-    await loopbackDecoratorController(cp, hook.url, ["gateway-api", "tls-secrets"]),
-  );
-  for (const name of [SOURCE, BRANCH]) await create(namespaceObject(name));
+  ({ hook, metacontroller } = await startMirroring(cp, {
+    config: { sourceNamespaces: [SOURCE], defaultTopLevelDomain: "*.example.com" },
+    components: ["gateway-api", "tls-secrets"],
+    crds: crds.gatewayApi,
+    // Every request is logged (level debug): the log must still hold no Secret data.
+    hookLogLevel: "debug",
+    namespaces: [SOURCE, BRANCH],
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -88,10 +75,6 @@ const RESOURCES: Record<string, string> = {
   Ingress: "ingresses",
   HTTPRoute: "httproutes",
 };
-
-function namespaceObject(name: string): Record<string, Json> {
-  return { apiVersion: "v1", kind: "Namespace", metadata: { name } };
-}
 
 function serviceObject(namespace: string, name: string, annotations: Record<string, string> = {}) {
   return {
@@ -132,14 +115,12 @@ function outputsIn(
   what: string,
   ok: (outputs: NamespaceOutputs, status: NamespaceStatus) => boolean,
 ): Promise<NamespaceOutputs> {
-  return waitFor(
-    `${namespace} to show ${what}`,
+  return outputsSettle(
+    client,
+    namespace,
+    what,
+    (outputs) => ok(outputs, parseStatus(outputs.status)),
     SETTLE_MS,
-    async () => {
-      const ns = await tryGet(resourcePath("v1", "namespaces", undefined, namespace));
-      const outputs = ns && outputsOnNamespace(ns);
-      return outputs && ok(outputs, parseStatus(outputs.status)) ? outputs : undefined;
-    },
     watched(),
   );
 }

@@ -8,22 +8,14 @@
 //   node test/run.ts "test/cluster/routes-e2e.test.ts" --serial
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import path from "node:path";
 import { test } from "node:test";
-import { dump } from "js-yaml";
 import { MANAGED_BY_VALUE } from "../../lib/constants.ts";
 import { MANAGED_BY, REPLICATE_TO } from "../support/builders.ts";
 import { ensureRouteCRDs } from "./build.ts";
-import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
-import { startHookServer } from "./hook-server.ts";
+import { controlPlaneForTests } from "./control-plane.ts";
 import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
-import {
-  applyDecoratorController,
-  loopbackDecoratorController,
-  type Metacontroller,
-  startMetacontroller,
-} from "./metacontroller.ts";
+import type { Metacontroller } from "./metacontroller.ts";
+import { startMirroring } from "./mirroring.ts";
 import { waitFor } from "./processes.ts";
 
 const SOURCE_NS = "rt-src";
@@ -39,28 +31,17 @@ controlPlaneForTests(async (cp) => {
   client = new KubeClient(cp);
   // The attachment kinds must be served before Metacontroller starts the controller.
   const crds = await ensureRouteCRDs({ log: (l) => console.log(l) });
-  await applyCRDs(cp, [...crds.traefik, ...crds.traefikV2, ...crds.gatewayApi]);
-  const configFile = path.join(cp.dir, "hook-config.yaml");
-  await writeFile(
-    configFile,
-    dump({
+  ({ metacontroller } = await startMirroring(cp, {
+    config: {
       sourceNamespaces: [SOURCE_NS],
       defaultTopLevelDomain: "*.example.com",
       traefikMiddlewares: "local",
       gatewayBackends: "source",
-    }),
-  );
-  const hook = await startHookServer({ configFile, dir: cp.dir });
-  cp.track(hook.process);
-  metacontroller = await startMetacontroller(cp, { qps: 50, burst: 100 });
-  await applyDecoratorController(
-    cp,
-    await loopbackDecoratorController(cp, hook.url, ["traefik", "traefik-v2", "gateway-api"]),
-  );
-  for (const name of [SOURCE_NS, TARGET_NS]) {
-    const r = await client.request("POST", "/api/v1/namespaces", { metadata: { name } });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
+    },
+    components: ["traefik", "traefik-v2", "gateway-api"],
+    crds: [...crds.traefik, ...crds.traefikV2, ...crds.gatewayApi],
+    namespaces: [SOURCE_NS, TARGET_NS],
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------

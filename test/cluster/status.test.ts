@@ -10,19 +10,10 @@
 //   node --test test/cluster/status.test.ts
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
 import https from "node:https";
-import path from "node:path";
 import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
-import {
-  Annotation,
-  Label,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  Reason,
-  State,
-} from "../../lib/constants.ts";
+import { Annotation, Label, Reason, State } from "../../lib/constants.ts";
 import type { StatusEntry } from "../../lib/status.ts";
 import {
   apiRequestCounts,
@@ -32,14 +23,11 @@ import {
   runKubectl,
   writesOf,
 } from "./control-plane.ts";
-import { type HookServer, hookCalls, startHookServer } from "./hook-server.ts";
+import { type HookServer, hookCalls } from "./hook-server.ts";
 import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
-import {
-  applyDecoratorController,
-  loopbackDecoratorController,
-  type Metacontroller,
-  startMetacontroller,
-} from "./metacontroller.ts";
+import type { Metacontroller } from "./metacontroller.ts";
+import { branchConfig, startMirroring } from "./mirroring.ts";
+import { isMirror, type Kind, pathOf, portOf, suiteObjects } from "./objects.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -64,42 +52,22 @@ let metacontroller: Metacontroller;
 const { kubectl } = controlPlaneForTests(async (plane) => {
   cp = plane;
   client = new KubeClient(plane);
-  const configFile = path.join(plane.dir, "hook-config.yaml");
-  await writeFile(
-    configFile,
-    dump({
-      sourceNamespaces: ["develop", ...SCENARIO_SOURCES],
-      excludeNamespaces: ["kube-system", "kube-public", "kube-node-lease", "metacontroller"],
-      defaultTopLevelDomain: "*.example.com",
-    }),
-  );
-  hook = await startHookServer({ configFile, dir: plane.dir });
-  plane.track(hook.process);
-  metacontroller = await startMetacontroller(plane, { qps: 50, burst: 100 });
-  await applyDecoratorController(plane, await loopbackDecoratorController(plane, hook.url));
-  for (const ns of SCENARIO_SOURCES) await createNamespace(ns);
+  ({ hook, metacontroller } = await startMirroring(plane, {
+    config: branchConfig(["develop", ...SCENARIO_SOURCES]),
+    namespaces: SCENARIO_SOURCES,
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------
 // Objects
 
-type Kind = "Service" | "Ingress";
-const API: Record<Kind, { apiVersion: string; resource: string }> = {
-  Service: { apiVersion: "v1", resource: "services" },
-  Ingress: { apiVersion: "networking.k8s.io/v1", resource: "ingresses" },
-};
-
-function pathOf(kind: Kind, namespace: string, name?: string): string {
-  return resourcePath(API[kind].apiVersion, API[kind].resource, namespace, name);
-}
+const { created, patch, remove, getMaybe, mirrorIn, goneFrom } = suiteObjects({
+  client: () => client,
+  convergeMs: CONVERGE_MS,
+  watch: () => [metacontroller.process],
+});
 
 const namespacePath = (name: string) => resourcePath("v1", "namespaces", undefined, name);
-
-async function created(apiPath: string, obj: unknown): Promise<KubeObject> {
-  const r = await client.request("POST", apiPath, obj);
-  assert.equal(r.status, 201, `POST ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
 
 function createNamespace(name: string): Promise<KubeObject> {
   return created(resourcePath("v1", "namespaces"), {
@@ -152,59 +120,6 @@ function sourceIngress(namespace: string, name: string, host: string): Promise<K
       ],
     },
   });
-}
-
-async function patch(apiPath: string, mergePatch: unknown): Promise<KubeObject> {
-  const r = await client.request("PATCH", apiPath, mergePatch, "application/merge-patch+json");
-  assert.equal(r.status, 200, `PATCH ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
-
-async function remove(apiPath: string): Promise<void> {
-  const r = await client.request("DELETE", apiPath);
-  assert.ok(r.status === 200 || r.status === 202, `DELETE ${apiPath}: ${JSON.stringify(r.body)}`);
-}
-
-async function getMaybe(apiPath: string): Promise<KubeObject | undefined> {
-  const r = await client.request("GET", apiPath);
-  if (r.status === 404) return undefined;
-  assert.equal(r.status, 200, `GET ${apiPath}: ${JSON.stringify(r.body)}`);
-  return r.body as unknown as KubeObject;
-}
-
-function isMirror(obj: KubeObject | undefined): boolean {
-  return obj?.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
-}
-
-function portOf(svc: KubeObject): number | undefined {
-  return (svc.spec as { ports?: { port: number }[] }).ports?.[0]?.port;
-}
-
-/** Waits until the mirror `kind/name` exists in `namespace` and satisfies `ok`. */
-function mirrorIn(
-  kind: Kind,
-  namespace: string,
-  name: string,
-  ok: (obj: KubeObject) => boolean = () => true,
-): Promise<KubeObject> {
-  return waitFor(
-    `${kind} mirror ${namespace}/${name}`,
-    CONVERGE_MS,
-    async () => {
-      const obj = await getMaybe(pathOf(kind, namespace, name));
-      return obj && isMirror(obj) && ok(obj) ? obj : undefined;
-    },
-    [metacontroller.process],
-  );
-}
-
-function goneFrom(kind: Kind, namespace: string, name: string): Promise<true> {
-  return waitFor(
-    `${kind} ${namespace}/${name} to be deleted`,
-    CONVERGE_MS,
-    async () => ((await getMaybe(pathOf(kind, namespace, name))) ? undefined : true),
-    [metacontroller.process],
-  );
 }
 
 const stateOf = (ns: KubeObject) => ns.metadata.labels?.[Label.state];

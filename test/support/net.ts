@@ -68,36 +68,53 @@ function nodeOptions(port: number, path: string, opts: RequestOptions): https.Re
   return options;
 }
 
-/** One HTTP request to 127.0.0.1; without `agent`, on its own connection, so none outlives it. */
-export function request(port: number, path: string, opts: RequestOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const options = nodeOptions(port, path, opts);
-    const req = (opts.tls ? https : http).request(options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text: Buffer.concat(chunks).toString("utf8"),
-        }),
-      );
-      res.on("error", reject);
-    });
-    req.on("timeout", () =>
-      req.destroy(new Error(`${options.method} ${path} timed out after ${opts.timeoutMs} ms`)),
+/**
+ * Starts a request to 127.0.0.1 and reads its reply; the caller writes the body (`opts.body` is
+ * not sent, only counted in Content-Length) and ends it.
+ */
+export function startRequest(
+  port: number,
+  path: string,
+  opts: RequestOptions = {},
+): { req: http.ClientRequest; reply: Promise<Reply> } {
+  const { promise: reply, resolve, reject } = Promise.withResolvers<Reply>();
+  const options = nodeOptions(port, path, opts);
+  const req = (opts.tls ? https : http).request(options, (res) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.on("end", () =>
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        text: Buffer.concat(chunks).toString("utf8"),
+      }),
     );
-    req.on("error", reject);
-    if (opts.body !== undefined && opts.chunked) {
-      // Several writes, so the server sees Transfer-Encoding: chunked.
-      const buf = Buffer.from(opts.body);
-      const step = 4096;
-      for (let i = 0; i < buf.length; i += step) req.write(buf.subarray(i, i + step));
-    } else if (opts.body !== undefined) {
-      req.write(opts.body);
-    }
-    req.end();
+    res.on("error", reject);
   });
+  req.on("timeout", () =>
+    req.destroy(new Error(`${options.method} ${path} timed out after ${opts.timeoutMs} ms`)),
+  );
+  req.on("error", reject);
+  return { req, reply };
+}
+
+/** One HTTP request to 127.0.0.1; without `agent`, on its own connection, so none outlives it. */
+export async function request(
+  port: number,
+  path: string,
+  opts: RequestOptions = {},
+): Promise<Reply> {
+  const { req, reply } = startRequest(port, path, opts);
+  if (opts.body !== undefined && opts.chunked) {
+    // Several writes, so the server sees Transfer-Encoding: chunked.
+    const buf = Buffer.from(opts.body);
+    const step = 4096;
+    for (let i = 0; i < buf.length; i += step) req.write(buf.subarray(i, i + step));
+  } else if (opts.body !== undefined) {
+    req.write(opts.body);
+  }
+  req.end();
+  return reply;
 }
 
 /** POST of a JSON body (a string is sent as it is). */
