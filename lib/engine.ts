@@ -585,6 +585,7 @@ function answer(
         desired: attachments,
         observed: observedAttachments(target, desired),
         issues,
+        status,
         hosts: desired.flatMap((d) => routesOf(d.kind.module, d.object).map((r) => r.host)),
         labels: input.namespace.metadata.labels,
       }),

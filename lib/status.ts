@@ -3,6 +3,7 @@ import {
   HOSTS_LIMIT,
   Label,
   REQUESTED_REASONS,
+  Reason,
   SKIP_REASONS,
   STATUS_ENTRY_LIMIT,
   STATUS_MESSAGE_LIMIT,
@@ -59,6 +60,8 @@ export interface NamespaceFacts {
   observed: ObjectMap;
   /** Everything reported for the namespace, in any order. */
   issues: readonly Issue[];
+  /** The status built from `issues` (buildStatus). */
+  status: NamespaceStatus;
   /** Hosts the desired route mirrors serve, in any order, repeats allowed. */
   hosts: readonly string[];
   /** The namespace's labels in the request. */
@@ -156,16 +159,30 @@ export function hasProblems(issues: readonly Issue[]): boolean {
 }
 
 /**
+ * True for an issue the engine reports in every eligible namespace: a source whose annotations are
+ * invalid, since whom it targets is unknown (docs/design.md, Non-intrusion and fail-static).
+ */
+function reportedEverywhere(issue: Issue): boolean {
+  return issue.reason === Reason.InvalidAnnotation && issue.source !== undefined;
+}
+
+/**
  * The state label's value. `Degraded` while a problem is reported. Once the namespace has a
  * state, it is `Synced` whenever nothing is: later source changes do not touch the namespace, and
  * the label never goes back to absent. The first state of a namespace with no problem is `Synced`,
  * once every mirror it should have has been observed in place; until then `null`, so nothing is
- * written (a namespace that should have no mirror never gets a state).
+ * written (a namespace that should have no mirror never gets a state). An invalid source alone
+ * gives no first state to a namespace that should have no mirror: it is reported in every
+ * namespace, and labelling them all would write every namespace of the cluster and later show
+ * untargeted branches as `Synced`.
  */
 export function namespaceState(facts: NamespaceFacts): State | null {
-  if (hasProblems(facts.issues)) return State.Degraded;
   const current = facts.labels?.[Label.state];
-  if (current === State.Synced || current === State.Degraded) return State.Synced;
+  const hasState = current === State.Synced || current === State.Degraded;
+  const unrelated = !hasState && facts.desired.length === 0;
+  const problems = unrelated ? facts.issues.filter((i) => !reportedEverywhere(i)) : facts.issues;
+  if (hasProblems(problems)) return State.Degraded;
+  if (hasState) return State.Synced;
   const inPlace = facts.desired.length > 0 && allObserved(facts.desired, facts.observed);
   return inPlace ? State.Synced : null;
 }
@@ -182,7 +199,7 @@ export function namespaceMetadata(facts: NamespaceFacts): NamespaceMetadata {
     labels: { [Label.state]: state },
     annotations: {
       [Annotation.hosts]: state === null ? null : hostsAnnotation(facts.hosts),
-      [Annotation.status]: statusAnnotation(buildStatus(facts.issues)),
+      [Annotation.status]: statusAnnotation(facts.status),
     },
   };
 }

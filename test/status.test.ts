@@ -35,6 +35,13 @@ const conflict: Issue = {
   source: { namespace: "develop", name: "db" },
   message: "exists",
 };
+const invalid: Issue = {
+  reason: Reason.InvalidAnnotation,
+  kind: "Service",
+  name: "web",
+  source: { namespace: "develop", name: "web" },
+  message: "bad",
+};
 const skipped: Issue = {
   reason: Reason.Skipped,
   kind: "Service",
@@ -65,6 +72,16 @@ const rows: [string, string | undefined, KubeObject[], KubeObject[], Issue[], st
   ["absent until every mirror is observed", undefined, [api, db], [api], [], null],
   ["Synced once every mirror is observed", undefined, [api, db], [api, db], [], "Synced"],
   ["no state for a namespace that should have no mirror", undefined, [], [], [], null],
+  ["Degraded without mirrors for a problem here", undefined, [], [], [conflict], "Degraded"],
+  [
+    "no first state without mirrors for an invalid source alone",
+    undefined,
+    [],
+    [],
+    [invalid],
+    null,
+  ],
+  ["Degraded by an invalid source once it has a state", "Synced", [], [], [invalid], "Degraded"],
   ["Degraded at once when a problem is reported", undefined, [api], [], [conflict], "Degraded"],
   ["Synced kept while a new mirror is not observed yet", "Synced", [api, db], [api], [], "Synced"],
   ["Synced kept when the last mirror goes", "Synced", [], [api], [], "Synced"],
@@ -80,6 +97,7 @@ for (const [behaviour, current, desired, observed, issues, expected] of rows) {
       desired,
       observed: observedAll(observed),
       issues,
+      status: buildStatus(issues),
       hosts: [],
       labels: current === undefined ? undefined : { [STATE]: current },
     };
@@ -91,7 +109,13 @@ test("an attachment observed under another kind, version or namespace is not in 
   const elsewhere = { ...api, metadata: { ...api.metadata, namespace: "develop" } };
   const otherVersion = { ...api, apiVersion: "v2" };
   for (const seen of [elsewhere, otherVersion]) {
-    const facts = { desired: [api], observed: observedAll([seen]), issues: [], hosts: [] };
+    const facts = {
+      desired: [api],
+      observed: observedAll([seen]),
+      issues: [],
+      status: buildStatus([]),
+      hosts: [],
+    };
     assert.equal(namespaceMetadata({ ...facts, labels: undefined }).labels[STATE], null);
   }
 });
@@ -101,6 +125,7 @@ test("a new namespace is written once: nothing before its mirrors are observed, 
   const facts = {
     desired: [api],
     issues: [],
+    status: buildStatus([]),
     hosts: ["b.example.com", "a.example.com"],
     labels: {},
   };
