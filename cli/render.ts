@@ -115,7 +115,8 @@ type MatchExpression = NonNullable<
 >["matchExpressions"][number];
 
 function matchesExpression(labels: Record<string, string>, e: MatchExpression): boolean {
-  const value = labels[e.key];
+  // Own keys only: a selector key such as `constructor` must not find Object.prototype's.
+  const value = Object.hasOwn(labels, e.key) ? labels[e.key] : undefined;
   switch (e.operator) {
     case "In":
       return value !== undefined && (e.values ?? []).includes(value);

@@ -164,6 +164,16 @@ describe("render", () => {
     );
   });
 
+  test("sourceSelector reads the objects' own labels only (a key named like an Object method)", () => {
+    const config = file(
+      "selector-config.yaml",
+      'sourceNamespaces: [develop]\nsourceSelector: "!constructor"\n',
+    );
+    const r = cli(["render", ...EXAMPLE_FLAGS, "--config", config, "-n", "feature-login"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(names(loadAll(r.stdout) as KubeObject[]).includes("Service/feature-login/postgres"));
+  });
+
   test("reads a JSON List from stdin (-f -) like the same objects in YAML", () => {
     const docs = EXAMPLES.flatMap((f) => loadAll(readFileSync(join(ROOT, f), "utf8")));
     const list = JSON.stringify({ apiVersion: "v1", kind: "List", items: docs }, null, 1);
