@@ -33,10 +33,9 @@ function declaredCore(kinds: readonly DeclaredKind[], kind: string): DeclaredKin
 }
 
 /**
- * The names of the Services in `namespace` that are not ours: neither in our attachments nor
- * passing Metacontroller's child test (a mirror just created, not yet in the attachments).
+ * Names of the objects of one kind in `namespace` that are not ours, the branch's own: neither in
+ * our attachments nor passing Metacontroller's child test (a mirror just created, not yet listed).
  */
-/** Names of the objects of one kind in `namespace` that are not our mirrors: the branch's own. */
 function ownObjectNames(input: SyncInput, key: string, namespace: string): Set<string> {
   const groups = { attachments: input.attachments[key] ?? {}, related: input.related[key] ?? {} };
   const parent = attachmentParentOf(input);

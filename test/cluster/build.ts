@@ -306,7 +306,7 @@ async function goBuild(build: {
 }
 
 /** The path in environment variable `envVar`, else `../shared/third_party/<parts>` beside the
- * repository (where CI and the workplace keep the third-party sources). */
+ * repository (where CI keeps the third-party sources). */
 function envOrThirdParty(envVar: string, ...parts: string[]): string {
   const fromEnv = process.env[envVar];
   return fromEnv
@@ -320,7 +320,7 @@ function envOrThirdParty(envVar: string, ...parts: string[]): string {
 const METACONTROLLER_TAG = "v4.17.2";
 const METACONTROLLER_REPO = "https://github.com/metacontroller/metacontroller";
 
-/** METACONTROLLER_SRC, else the copy beside the repository (as CI and the workplace have it). */
+/** METACONTROLLER_SRC, else the copy beside the repository (as CI has it). */
 export function metacontrollerSource(): string {
   return envOrThirdParty("METACONTROLLER_SRC", `metacontroller-${METACONTROLLER_TAG}`);
 }
