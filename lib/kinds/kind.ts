@@ -88,9 +88,22 @@ export interface CompanionKind extends KindIdentity {
 /** Any kind module; `role` tells which. */
 export type KindModule = SourceKind | CompanionKind;
 
+/**
+ * Routes already computed, per object: the engine asks for a mirror's routes three times (served
+ * hosts, collisions, the hosts annotation), and a Traefik route's come from parsing its rules.
+ * Keyed weakly by the object, which request parsing and the kinds never change after creating it.
+ */
+const routesByObject = new WeakMap<KubeObject, readonly Route[]>();
+
 /** The hosts and paths `object` serves, or none for kinds that do not route traffic. */
-export function routesOf(module: KindModule, object: KubeObject): Route[] {
-  return module.role === "source" && module.routes ? module.routes(object) : [];
+export function routesOf(module: KindModule, object: KubeObject): readonly Route[] {
+  if (module.role !== "source" || module.routes === undefined) return [];
+  let routes = routesByObject.get(object);
+  if (routes === undefined) {
+    routes = module.routes(object);
+    routesByObject.set(object, routes);
+  }
+  return routes;
 }
 
 /** Where a source's hosts are mapped to: its annotations first, then the configuration. */
