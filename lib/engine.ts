@@ -14,6 +14,7 @@ import { type CompanionKind, type MirrorContext, routesOf, type SourceKind } fro
 import {
   type AttachmentParent,
   compareStrings,
+  objectKey,
   observedAttachment,
   replicatedFrom,
 } from "./metadata.ts";
@@ -604,11 +605,6 @@ function answer(
 
 // ---------------------------------------------------------------------------------------------
 // Shared small helpers.
-
-/** Identifies an object across kinds, groups and namespaces; also the order of the answer. */
-function objectKey(object: KubeObject): string {
-  return `${object.kind} ${object.apiVersion} ${object.metadata.namespace ?? ""}/${object.metadata.name}`;
-}
 
 /** A declared kind's group of a request map; request parsing made sure it is there. */
 function groupOf(map: SyncInput["related"], kind: DeclaredKind): ObjectsByName {

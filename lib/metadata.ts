@@ -24,6 +24,11 @@ function neverCopied(key: string): boolean {
   return answer;
 }
 
+/** Identifies an object across kinds, API versions and namespaces; also the order of an answer. */
+export function objectKey(object: KubeObject): string {
+  return `${object.kind} ${object.apiVersion} ${object.metadata.namespace ?? ""}/${object.metadata.name}`;
+}
+
 /**
  * Orders strings by UTF-16 code units, like Go's sort.Strings. Unlike localeCompare, it does not
  * depend on the ICU data of the Node build, so every replica and version orders alike.

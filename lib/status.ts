@@ -10,7 +10,7 @@ import {
   State,
 } from "./constants.ts";
 import { clip } from "./dns.ts";
-import { compareStrings } from "./metadata.ts";
+import { compareStrings, objectKey } from "./metadata.ts";
 import type { Issue, KubeObject, ObjectMap } from "./types.ts";
 
 // What the hook writes on a namespace (docs/design.md, Status and reasons): the state label, the
@@ -140,17 +140,12 @@ export function hostsAnnotation(hosts: readonly string[]): string | null {
   return sorted.length === 0 ? null : sorted.slice(0, HOSTS_LIMIT).join(",");
 }
 
-/** Identifies an attachment across kinds, versions and namespaces. */
-function attachmentKey(o: KubeObject): string {
-  return `${o.kind} ${o.apiVersion} ${o.metadata.namespace ?? ""}/${o.metadata.name}`;
-}
-
 /** True when Metacontroller observed an attachment of every desired kind, namespace and name. */
 export function allObserved(desired: readonly KubeObject[], observed: ObjectMap): boolean {
   const present = new Set(
-    Object.values(observed).flatMap((group) => Object.values(group).map(attachmentKey)),
+    Object.values(observed).flatMap((group) => Object.values(group).map(objectKey)),
   );
-  return desired.every((d) => present.has(attachmentKey(d)));
+  return desired.every((d) => present.has(objectKey(d)));
 }
 
 /** True when something reported needs a person: any reason the namespace did not ask for. */
