@@ -172,8 +172,6 @@ export function createApp(opts: AppOptions): App {
         413,
         `request body of ${size} exceeds BODY_LIMIT (${opts.bodyLimit}); raise BODY_LIMIT`,
       );
-    } else if (e.type === "entity.parse.failed") {
-      plain(res, 400, notJson(e.message ?? ""));
     } else if (err instanceof BodyError) {
       plain(res, err.status, err.message);
     } else if (err instanceof RequestError) {
