@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { pinoHttp } from "pino-http";
 import type { Config } from "../lib/config.ts";
 import { RequestError } from "../lib/request.ts";
+import { BodyError, jsonBody } from "./body.ts";
 import { customizeHandler } from "./customize.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { type SyncEngine, syncHandler } from "./sync.ts";
@@ -35,51 +36,6 @@ const PROBES = new Set(["/healthz", "/readyz", "/metrics"]);
 function plain(res: express.Response, code: number, message: string): void {
   res.status(code).type("text/plain").send(`${message}\n`);
 }
-
-class BodyError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/**
- * The answer to a body that is not JSON. The parser's message quotes the body around the error,
- * which may be a Secret's data: say only where.
- */
-function notJson(parserMessage: string): string {
-  const where = /at position \d+(?: \(line \d+ column \d+\))?/.exec(parserMessage)?.[0];
-  return `request body is not valid JSON${where === undefined ? "" : ` (${where})`}`;
-}
-
-/**
- * The body, read whole by express.raw (limit, aborts, encodings), parsed in one JSON.parse of one
- * flat string: no decoding chunk by chunk, and the bytes are dropped before the objects are built.
- * Like express.json in strict mode, only an object or an array is accepted.
- */
-const parseJsonBody: RequestHandler = (req, _res, next) => {
-  const charset = req.headers["content-type"]?.match(/;\s*charset=("?)([^";]+)\1/i)?.[2];
-  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
-    next(new BodyError(415, `unsupported charset ${JSON.stringify(charset)}: send UTF-8 JSON`));
-    return;
-  }
-  const text = Buffer.isBuffer(req.body) ? req.body.toString("utf8") : "";
-  req.body = undefined;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (e) {
-    next(new BodyError(400, notJson((e as Error).message)));
-    return;
-  }
-  if (typeof body !== "object" || body === null) {
-    next(new BodyError(400, "request body is not valid JSON: expected an object"));
-    return;
-  }
-  req.body = body;
-  next();
-};
 
 export function createApp(opts: AppOptions): App {
   const metrics = opts.metrics ?? createMetrics();
@@ -147,8 +103,7 @@ export function createApp(opts: AppOptions): App {
       }
       next();
     },
-    express.raw({ type: "application/json", limit: opts.bodyLimit }),
-    parseJsonBody,
+    jsonBody(opts.bodyLimit),
     handler,
   ];
   app.post("/sync", ...hook("sync", syncHandler(opts.config, metrics, opts.syncEngine)));
@@ -157,22 +112,8 @@ export function createApp(opts: AppOptions): App {
   app.use((req, res) => plain(res, 404, `no route for ${req.method} ${req.path}`));
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    const e = err as {
-      type?: string;
-      status?: number;
-      message?: string;
-      length?: number;
-      received?: number;
-    };
-    if (e.type === "entity.too.large") {
-      // A chunked body declares no length; body-parser stops reading once past the limit.
-      const size = e.length !== undefined ? `${e.length} bytes` : `more than ${e.received} bytes`;
-      plain(
-        res,
-        413,
-        `request body of ${size} exceeds BODY_LIMIT (${opts.bodyLimit}); raise BODY_LIMIT`,
-      );
-    } else if (err instanceof BodyError) {
+    const e = err as { status?: number; message?: string };
+    if (err instanceof BodyError) {
       plain(res, err.status, err.message);
     } else if (err instanceof RequestError) {
       plain(res, 400, err.message);

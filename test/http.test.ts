@@ -201,6 +201,20 @@ describe("hook server in-process (createApp on loopback)", () => {
     assertPlainError(await postJson(srv.port, "/customize", "{nope}"), 400, /not valid JSON/);
   });
 
+  test("a JSON error is placed in the body as sent, though unread fields are left out", async () => {
+    const text = '{"object":{"status":{"phase":"Active"},"metadata":{"name":"a"} "kind":"Namespace"}}';
+    const reply = await postJson(srv.port, "/sync", text);
+    assertPlainError(reply, 400, /not valid JSON \(at byte 63\)/);
+    assert.equal(text[63], '"');
+  });
+
+  test("a compressed body is 415 naming the encoding", async () => {
+    const reply = await postJson(srv.port, "/sync", SYNC_TEXT, {
+      headers: { "content-encoding": "gzip" },
+    });
+    assertPlainError(reply, 415, /Content-Encoding "gzip"/);
+  });
+
   test("a JSON body that is not an object is 400", async () => {
     assertPlainError(await postJson(srv.port, "/sync", "[]"), 400);
     assertPlainError(await postJson(srv.port, "/sync", "null"), 400);

@@ -1,0 +1,118 @@
+import { isAscii } from "node:buffer";
+import type { IncomingMessage } from "node:http";
+import type { RequestHandler } from "express";
+import { type FilteredBody, UnreadFieldFilter } from "../lib/unread-fields.ts";
+
+// Reading a hook request's body: bounded, streamed through the filter that leaves out the fields
+// the engine never reads (lib/unread-fields.ts), and parsed once. The whole body is never held:
+// each chunk is filtered as it arrives and dropped, so a request costs the memory of what the
+// engine reads, not of what Metacontroller sends.
+
+/** A request the body of which cannot be read: answered with `status` and `message`. */
+export class BodyError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** `32mb`, `500kb`, `1.5gb` or a number of bytes (the BODY_LIMIT syntax), in bytes. */
+export function sizeInBytes(size: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s?(b|kb|mb|gb)?$/i.exec(size.trim());
+  if (match === null) throw new Error(`not a size: ${JSON.stringify(size)}`);
+  const unit = UNITS[(match[2] ?? "b").toLowerCase()] ?? 1;
+  return Math.floor(Number(match[1]) * unit);
+}
+
+function tooLarge(size: string, limit: string): BodyError {
+  return new BodyError(
+    413,
+    `request body of ${size} exceeds BODY_LIMIT (${limit}); raise BODY_LIMIT`,
+  );
+}
+
+/**
+ * The answer to a body that is not JSON. The parser's message quotes the body around the error,
+ * which may be a Secret's data: say only where, as a byte offset in the body as sent.
+ */
+function notJson(parserMessage: string, text: string, body: FilteredBody): string {
+  const position = /at position (\d+)/.exec(parserMessage)?.[1];
+  if (position === undefined) return "request body is not valid JSON";
+  const keptOffset = Buffer.byteLength(text.slice(0, Number(position)));
+  return `request body is not valid JSON (at byte ${body.offsetInBody(keptOffset)})`;
+}
+
+function checkHeaders(req: IncomingMessage, limitBytes: number, limit: string): number {
+  const charset = req.headers["content-type"]?.match(/;\s*charset=("?)([^";]+)\1/i)?.[2];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset))
+    throw new BodyError(415, `unsupported charset ${JSON.stringify(charset)}: send UTF-8 JSON`);
+  const encoding = (req.headers["content-encoding"] ?? "identity").toLowerCase();
+  if (encoding !== "identity")
+    throw new BodyError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}`);
+  const declared = Number(req.headers["content-length"] ?? Number.NaN);
+  if (declared > limitBytes) throw tooLarge(`${declared} bytes`, limit);
+  return Number.isFinite(declared) ? declared : 0;
+}
+
+/** The kept bytes as text: one pass over ASCII (what Metacontroller sends), else UTF-8. */
+function textOf(bytes: Buffer): string {
+  return isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8");
+}
+
+function parseFiltered(filter: UnreadFieldFilter): object {
+  const kept = filter.finish();
+  const text = textOf(kept.bytes);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new BodyError(400, notJson((e as Error).message, text, kept));
+  }
+  // Like express.json in strict mode, only an object or an array is accepted.
+  if (typeof body !== "object" || body === null)
+    throw new BodyError(400, "request body is not valid JSON: expected an object");
+  return body;
+}
+
+/** Reads, filters and parses the body into `req.body`; errors go to the error middleware. */
+export function jsonBody(limit: string): RequestHandler {
+  const limitBytes = sizeInBytes(limit);
+  return (req, _res, next) => {
+    let filter: UnreadFieldFilter;
+    try {
+      filter = new UnreadFieldFilter(checkHeaders(req, limitBytes, limit));
+    } catch (e) {
+      next(e);
+      return;
+    }
+    let received = 0;
+    const stop = (error: unknown) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", stop);
+      req.pause();
+      next(error);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limitBytes) stop(tooLarge(`more than ${limitBytes} bytes`, limit));
+      else filter.write(chunk);
+    };
+    const onEnd = () => {
+      req.off("error", stop);
+      try {
+        req.body = parseFiltered(filter);
+      } catch (e) {
+        next(e);
+        return;
+      }
+      next();
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", stop);
+  };
+}
