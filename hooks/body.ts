@@ -1,10 +1,11 @@
 import { isAscii } from "node:buffer";
 import type { IncomingMessage } from "node:http";
-import type { RequestHandler } from "express";
+import type { RequestHandler, Response } from "express";
 import { type FilteredBody, UnreadFieldFilter } from "../lib/unread-fields.ts";
 
-// Reading a hook request's body: bounded, streamed through the filter that leaves out the fields
-// the engine never reads (lib/unread-fields.ts), and parsed once. The whole body is never held:
+// Reading a hook request's body and writing its answer. The body is read bounded, streamed through
+// the filter that leaves out the fields the engine never reads (lib/unread-fields.ts), and parsed
+// once. The whole body is never held:
 // each chunk is filtered as it arrives and dropped, so a request costs the memory of what the
 // engine reads, not of what Metacontroller sends.
 
@@ -115,4 +116,16 @@ export function jsonBody(limit: string): RequestHandler {
     req.on("end", onEnd);
     req.on("error", stop);
   };
+}
+
+/**
+ * Answers 200 with `value` as JSON, written as the one string it is serialised to: res.json would
+ * copy an answer of thousands of mirrors into a Buffer first, only to measure it.
+ */
+export function sendJson(res: Response, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.status(200);
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Length", Buffer.byteLength(text));
+  res.end(text);
 }

@@ -2,12 +2,13 @@ import type { RequestHandler } from "express";
 import type { Config } from "../lib/config.ts";
 import { computeCustomize } from "../lib/engine.ts";
 import { parseCustomizeRequest } from "../lib/request.ts";
+import { sendJson } from "./body.ts";
 
 /** POST /customize: which related objects Metacontroller sends with each sync of a namespace. */
 export function customizeHandler(config: Config): RequestHandler {
   return (req, res) => {
     const request = parseCustomizeRequest(req.body);
     res.locals.namespace = request.namespace.metadata.name;
-    res.json(computeCustomize(request, config));
+    sendJson(res, computeCustomize(request, config));
   };
 }

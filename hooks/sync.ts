@@ -2,6 +2,7 @@ import type { RequestHandler } from "express";
 import type { Config } from "../lib/config.ts";
 import { computeSync, type SyncOutcome } from "../lib/engine.ts";
 import { parseSyncRequest, type SyncInput } from "../lib/request.ts";
+import { sendJson } from "./body.ts";
 import type { Metrics } from "./metrics.ts";
 
 export type SyncEngine = (input: SyncInput, config: Config) => SyncOutcome;
@@ -21,6 +22,6 @@ export function syncHandler(
       request.namespace.metadata.name,
       terminating ? undefined : outcome.counts,
     );
-    res.json(outcome.response);
+    sendJson(res, outcome.response);
   };
 }

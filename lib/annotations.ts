@@ -11,6 +11,7 @@ import {
 import { isDnsSubdomain, whyNotSubdomain } from "./dns.ts";
 import { annotationField, type FieldError, fieldError } from "./errors.ts";
 import { type HostTemplate, parseHostTemplate, parseTopLevelDomain } from "./hosts.ts";
+import { sortStrings } from "./metadata.ts";
 import { type NameMatcher, parseNameList } from "./patterns.ts";
 import { parseSelector, type Selector } from "./selector.ts";
 import type { KubeObject } from "./types.ts";
@@ -85,9 +86,39 @@ function parseStripList(value: string, field: string): StripList | FieldError {
   return { all: false, keys };
 }
 
-/** Parsed annotations by their kube-external-sync.io/* keys and values; at most this many. */
+/**
+ * Parsed annotations by their kube-external-sync.io/* keys and values. Bounded in entries and in
+ * the characters of their keys: annotation values are a tenant's to make long.
+ */
 const PARSED_CACHE_LIMIT = 2000;
+const PARSED_CACHE_CHARS = 4 * 1024 * 1024;
 const parsedCache = new Map<string, ParsedSource>();
+let parsedCacheChars = 0;
+
+/** Each string with its length before it: distinct keys and values give distinct cache keys. */
+function cacheKeyOf(annotations: Readonly<Record<string, string>>, ours: readonly string[]) {
+  let cacheKey = "";
+  for (const key of ours) {
+    const value = annotations[key] as string;
+    cacheKey += `${key.length}:${key}${value.length}:${value}`;
+  }
+  return cacheKey;
+}
+
+function remember(cacheKey: string, parsed: ParsedSource): void {
+  while (
+    parsedCache.size > 0 &&
+    (parsedCache.size >= PARSED_CACHE_LIMIT ||
+      parsedCacheChars + cacheKey.length > PARSED_CACHE_CHARS)
+  ) {
+    const oldest = parsedCache.keys().next().value as string;
+    parsedCache.delete(oldest);
+    parsedCacheChars -= oldest.length;
+  }
+  if (cacheKey.length > PARSED_CACHE_CHARS) return;
+  parsedCache.set(cacheKey, parsed);
+  parsedCacheChars += cacheKey.length;
+}
 
 /**
  * Validates every kube-external-sync.io/* annotation of a source object. Sources of one cluster
@@ -99,18 +130,12 @@ export function parseSourceAnnotations(
 ): ParsedSource {
   const ours: string[] = [];
   for (const key in annotations) if (key.startsWith(PREFIX)) ours.push(key);
-  ours.sort();
-  // JSON strings delimit themselves: distinct keys and values give distinct cache keys.
-  let cacheKey = "";
-  for (const key of ours) cacheKey += JSON.stringify(key) + JSON.stringify(annotations[key]);
+  sortStrings(ours);
+  const cacheKey = cacheKeyOf(annotations, ours);
   const cached = parsedCache.get(cacheKey);
   if (cached !== undefined) return cached;
   const parsed = parseOurAnnotations(annotations, ours);
-  if (parsedCache.size >= PARSED_CACHE_LIMIT) {
-    const oldest = parsedCache.keys().next().value;
-    if (oldest !== undefined) parsedCache.delete(oldest);
-  }
-  parsedCache.set(cacheKey, parsed);
+  remember(cacheKey, parsed);
   return parsed;
 }
 

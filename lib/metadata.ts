@@ -37,10 +37,30 @@ export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Longest array sortStrings sorts in place by insertion. */
+const INSERTION_SORT_MAX = 16;
+
+/**
+ * Sorts `values` in place by code units, as Array.prototype.sort does. Every mirror sorts its few
+ * label and annotation keys, and the built-in sort allocates a work area each time (about 1 kB
+ * for six keys): short arrays are sorted by insertion, which allocates nothing.
+ */
+export function sortStrings(values: string[]): string[] {
+  if (values.length > INSERTION_SORT_MAX) return values.sort();
+  for (let i = 1; i < values.length; i++) {
+    const value = values[i] as string;
+    let at = i;
+    for (; at > 0 && (values[at - 1] as string) > value; at--)
+      values[at] = values[at - 1] as string;
+    values[at] = value;
+  }
+  return values;
+}
+
 /** A copy of `map` with keys in sorted order, so answers are byte-identical across runs. */
 export function sortedRecord<V>(map: Record<string, V>): Record<string, V> {
   const out: Record<string, V> = {};
-  for (const key of Object.keys(map).sort()) out[key] = map[key] as V;
+  for (const key of sortStrings(Object.keys(map))) out[key] = map[key] as V;
   return out;
 }
 
@@ -58,7 +78,7 @@ function copied(
     for (const key in from) if (!neverCopied(key) && !strip.keys.has(key)) keys.push(key);
   }
   if (!keys.includes(own[0])) keys.push(own[0]);
-  keys.sort();
+  sortStrings(keys);
   const out: Record<string, string> = {};
   for (const key of keys) out[key] = key === own[0] ? own[1] : (from?.[key] as string);
   return out;

@@ -38,13 +38,30 @@ export function attachmentParentOf(input: SyncInput): AttachmentParent {
   return { uid: input.namespace.metadata.uid, controllerName: input.controllerName };
 }
 
+/** Each group's objects by namespace, sorted by name; built on first use, once per request. */
+const objectsByNamespace = new WeakMap<ObjectsByName, Map<string, KubeObject[]>>();
+
+function indexByNamespace(group: ObjectsByName): Map<string, KubeObject[]> {
+  const index = new Map<string, KubeObject[]>();
+  for (const key of Object.keys(group).sort()) {
+    const slash = key.indexOf("/");
+    if (slash < 0) continue; // a cluster-scoped object is in no namespace
+    const namespace = key.slice(0, slash);
+    const objects = index.get(namespace);
+    if (objects === undefined) index.set(namespace, [group[key] as KubeObject]);
+    else objects.push(group[key] as KubeObject);
+  }
+  return index;
+}
+
 /** Objects of one kind's group of a request map in `namespace`, sorted by name. */
-export function objectsIn(group: ObjectsByName, namespace: string): KubeObject[] {
-  const prefix = `${namespace}/`;
-  return Object.keys(group)
-    .filter((key) => key.startsWith(prefix))
-    .sort()
-    .map((key) => group[key] as KubeObject);
+export function objectsIn(group: ObjectsByName, namespace: string): readonly KubeObject[] {
+  let index = objectsByNamespace.get(group);
+  if (index === undefined) {
+    index = indexByNamespace(group);
+    objectsByNamespace.set(group, index);
+  }
+  return index.get(namespace) ?? [];
 }
 
 const stringMap = z.record(z.string(), z.string());

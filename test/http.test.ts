@@ -202,7 +202,8 @@ describe("hook server in-process (createApp on loopback)", () => {
   });
 
   test("a JSON error is placed in the body as sent, though unread fields are left out", async () => {
-    const text = '{"object":{"status":{"phase":"Active"},"metadata":{"name":"a"} "kind":"Namespace"}}';
+    const text =
+      '{"object":{"status":{"phase":"Active"},"metadata":{"name":"a"} "kind":"Namespace"}}';
     const reply = await postJson(srv.port, "/sync", text);
     assertPlainError(reply, 400, /not valid JSON \(at byte 63\)/);
     assert.equal(text[63], '"');
