@@ -87,6 +87,17 @@ const isSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte === 0x0
 const endsScalar = (byte: number) =>
   byte === COMMA || byte === CLOSE_OBJECT || byte === CLOSE_ARRAY || isSpace(byte);
 
+function sameBytes(expected: Uint8Array, bytes: Uint8Array, from: number): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[from + i] !== expected[i]) return false;
+  return true;
+}
+
+/** Copies `from`..`to` of `source` into `target` at `at`; a Buffer copies without a view. */
+function copyBytes(source: Uint8Array, from: number, to: number, target: Buffer, at: number) {
+  if (Buffer.isBuffer(source)) source.copy(target, at, from, to);
+  else target.set(source.subarray(from, to), at);
+}
+
 /** The body as kept, and how to find a position of it in the body as sent. */
 export interface FilteredBody {
   bytes: Buffer;
@@ -146,7 +157,7 @@ export class UnreadFieldFilter {
     while (i < end) {
       if (this.skip !== Skip.None) i = this.skipValue(chunk, i, end);
       else if (this.inString) i = this.readString(chunk, i, end);
-      else i = this.readStructure(chunk, i);
+      else i = this.readStructure(chunk, i, end);
     }
     // While a value is left out, nothing from keepFrom on is kept.
     if (this.skip === Skip.None) this.flush(chunk, end);
@@ -182,7 +193,7 @@ export class UnreadFieldFilter {
     const run = upTo - this.keepFrom;
     if (run <= 0) return;
     this.reserve(run);
-    this.out.set(chunk.subarray(this.keepFrom, upTo), this.length);
+    copyBytes(chunk, this.keepFrom, upTo, this.out, this.length);
     this.length += run;
     this.keepFrom = upTo;
   }
@@ -223,21 +234,29 @@ export class UnreadFieldFilter {
     return end;
   }
 
-  /** Outside strings: one byte. */
-  private readStructure(chunk: Uint8Array, i: number): number {
-    const byte = chunk[i] as number;
-    if (byte === QUOTE) {
-      this.inString = true;
-      this.keyStart = this.expectKey ? this.outOffset(i) : -1;
-      this.expectKey = false;
-    } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) {
-      this.open(byte === OPEN_OBJECT);
-    } else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
-      this.close();
-    } else if (byte === COMMA) {
-      this.expectKey = this.isObject[this.depth] === 1;
+  /**
+   * Outside strings, up to the chunk's end or a value to leave out; strings on the way are read
+   * in place.
+   */
+  private readStructure(chunk: Uint8Array, start: number, end: number): number {
+    let i = start;
+    while (i < end && this.skip === Skip.None) {
+      const byte = chunk[i] as number;
+      i++;
+      if (byte === QUOTE) {
+        this.keyStart = this.expectKey ? this.outOffset(i - 1) : -1;
+        this.expectKey = false;
+        this.inString = true;
+        i = this.readString(chunk, i, end);
+      } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) {
+        this.open(byte === OPEN_OBJECT);
+      } else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
+        this.close();
+      } else if (byte === COMMA) {
+        this.expectKey = this.isObject[this.depth] === 1;
+      }
     }
-    return i + 1;
+    return i;
   }
 
   private open(isObject: boolean): void {
@@ -287,15 +306,29 @@ export class UnreadFieldFilter {
     const table = this.keyTableHere();
     this.lastKey = Key.Other;
     if (table === undefined) return;
-    // The key may have begun in an earlier chunk: compare it where it is whole, in `out`.
-    this.flush(chunk, after);
-    const key = this.lookUp(table, this.keyStart + 1, this.length - 1);
+    const key = this.keyEndingAt(table, chunk, after);
     if (key !== Key.Unread) {
       this.lastKey = key;
       return;
     }
+    this.flush(chunk, after);
     this.pairStart = this.keyStart;
     this.skip = Skip.BeforeColon;
+  }
+
+  /**
+   * What the key ending before `after` names: compared in the chunk when it began there, else in
+   * `out`, where it is whole once the chunk's kept bytes are copied.
+   */
+  private keyEndingAt(
+    table: readonly { bytes: Buffer; key: Key }[],
+    chunk: Uint8Array,
+    after: number,
+  ): Key {
+    const startInChunk = this.keyStart - this.length + this.keepFrom;
+    if (startInChunk >= 0) return this.lookUp(table, chunk, startInChunk + 1, after - 1);
+    this.flush(chunk, after);
+    return this.lookUp(table, this.out, this.keyStart + 1, this.length - 1);
   }
 
   /** Which keys matter at the current level, if any. */
@@ -309,10 +342,15 @@ export class UnreadFieldFilter {
     return openedBy[depth] === Key.Annotations ? TABLES.annotations : undefined;
   }
 
-  private lookUp(table: readonly { bytes: Buffer; key: Key }[], from: number, to: number): Key {
-    const length = to - from;
-    for (const { bytes, key } of table) {
-      if (bytes.length === length && this.out.compare(bytes, 0, length, from, to) === 0) return key;
+  /** What the key in `bytes` from `from` to `to` names in `table`. */
+  private lookUp(
+    table: readonly { bytes: Buffer; key: Key }[],
+    bytes: Uint8Array,
+    from: number,
+    to: number,
+  ): Key {
+    for (const entry of table) {
+      if (entry.bytes.length === to - from && sameBytes(entry.bytes, bytes, from)) return entry.key;
     }
     return Key.Other;
   }
