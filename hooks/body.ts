@@ -1,6 +1,7 @@
 import { isAscii } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import type { RequestHandler, Response } from "express";
+import { jsonPieces } from "../lib/json-pieces.ts";
 import { type FilteredBody, UnreadFieldFilter } from "../lib/unread-fields.ts";
 
 // Reading a hook request's body and writing its answer. The body is read bounded, streamed through
@@ -119,13 +120,33 @@ export function jsonBody(limit: string): RequestHandler {
 }
 
 /**
- * Answers 200 with `value` as JSON, written as the one string it is serialised to: res.json would
- * copy an answer of thousands of mirrors into a Buffer first, only to measure it.
+ * Answers 200 with `value` as JSON. An answer that fits one piece is sent with its length; a
+ * larger one (thousands of mirrors) is written piece by piece as the connection takes it, so it is
+ * never held whole, as one string or as bytes (res.json holds both).
  */
 export function sendJson(res: Response, value: unknown): void {
-  const text = JSON.stringify(value);
   res.status(200);
   res.setHeader("Content-Type", "application/json; charset=utf-8");
-  res.setHeader("Content-Length", Buffer.byteLength(text));
-  res.end(text);
+  const pieces = jsonPieces(value);
+  const first = pieces.next();
+  const second = first.done ? first : pieces.next();
+  if (second.done) {
+    const text = first.done ? "" : first.value;
+    res.setHeader("Content-Length", Buffer.byteLength(text));
+    res.end(text);
+    return;
+  }
+  res.write(first.value);
+  let piece: IteratorResult<string> = second;
+  const writeUntilFull = () => {
+    for (; !piece.done; piece = pieces.next()) {
+      if (!res.write(piece.value)) {
+        piece = pieces.next();
+        res.once("drain", writeUntilFull);
+        return;
+      }
+    }
+    res.end();
+  };
+  writeUntilFull();
 }

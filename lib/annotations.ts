@@ -86,39 +86,70 @@ function parseStripList(value: string, field: string): StripList | FieldError {
   return { all: false, keys };
 }
 
+/** A node of the parsed-annotations cache: what follows one more key and its value. */
+interface CacheNode {
+  parsed?: ParsedSource;
+  next?: Map<string, Map<string, CacheNode>>;
+}
+
 /**
- * Parsed annotations by their kube-external-sync.io/* keys and values. Bounded in entries and in
- * the characters of their keys: annotation values are a tenant's to make long.
+ * Parsed annotations, found by their kube-external-sync.io/* keys and values in key order. A tree
+ * of maps, so that a lookup, which every source of every sync makes, builds no string. Bounded in
+ * entries and in the characters of the keys and values it holds (values are a tenant's to make
+ * long): when full, it starts again.
  */
-const PARSED_CACHE_LIMIT = 2000;
-const PARSED_CACHE_CHARS = 4 * 1024 * 1024;
-const parsedCache = new Map<string, ParsedSource>();
-let parsedCacheChars = 0;
+class ParsedCache {
+  static readonly MAX_ENTRIES = 2000;
+  static readonly MAX_CHARS = 4 * 1024 * 1024;
+  private root: CacheNode = {};
+  private entries = 0;
+  private chars = 0;
 
-/** Each string with its length before it: distinct keys and values give distinct cache keys. */
-function cacheKeyOf(annotations: Readonly<Record<string, string>>, ours: readonly string[]) {
-  let cacheKey = "";
-  for (const key of ours) {
-    const value = annotations[key] as string;
-    cacheKey += `${key.length}:${key}${value.length}:${value}`;
+  get(annotations: Readonly<Record<string, string>>, ours: readonly string[]) {
+    let node: CacheNode | undefined = this.root;
+    for (const key of ours) node = node?.next?.get(key)?.get(annotations[key] as string);
+    return node?.parsed;
   }
-  return cacheKey;
-}
 
-function remember(cacheKey: string, parsed: ParsedSource): void {
-  while (
-    parsedCache.size > 0 &&
-    (parsedCache.size >= PARSED_CACHE_LIMIT ||
-      parsedCacheChars + cacheKey.length > PARSED_CACHE_CHARS)
+  set(
+    annotations: Readonly<Record<string, string>>,
+    ours: readonly string[],
+    parsed: ParsedSource,
   ) {
-    const oldest = parsedCache.keys().next().value as string;
-    parsedCache.delete(oldest);
-    parsedCacheChars -= oldest.length;
+    const size = ours.reduce(
+      (sum, key) => sum + key.length + (annotations[key] as string).length,
+      0,
+    );
+    if (size > ParsedCache.MAX_CHARS) return;
+    if (this.entries >= ParsedCache.MAX_ENTRIES || this.chars + size > ParsedCache.MAX_CHARS) {
+      this.root = {};
+      this.entries = 0;
+      this.chars = 0;
+    }
+    let node = this.root;
+    for (const key of ours) node = childOf(node, key, annotations[key] as string);
+    node.parsed = parsed;
+    this.entries++;
+    this.chars += size;
   }
-  if (cacheKey.length > PARSED_CACHE_CHARS) return;
-  parsedCache.set(cacheKey, parsed);
-  parsedCacheChars += cacheKey.length;
 }
+
+function childOf(node: CacheNode, key: string, value: string): CacheNode {
+  node.next ??= new Map();
+  let byValue = node.next.get(key);
+  if (byValue === undefined) {
+    byValue = new Map();
+    node.next.set(key, byValue);
+  }
+  let child = byValue.get(value);
+  if (child === undefined) {
+    child = {};
+    byValue.set(value, child);
+  }
+  return child;
+}
+
+const parsedCache = new ParsedCache();
 
 /**
  * Validates every kube-external-sync.io/* annotation of a source object. Sources of one cluster
@@ -131,11 +162,10 @@ export function parseSourceAnnotations(
   const ours: string[] = [];
   for (const key in annotations) if (key.startsWith(PREFIX)) ours.push(key);
   sortStrings(ours);
-  const cacheKey = cacheKeyOf(annotations, ours);
-  const cached = parsedCache.get(cacheKey);
+  const cached = parsedCache.get(annotations, ours);
   if (cached !== undefined) return cached;
   const parsed = parseOurAnnotations(annotations, ours);
-  remember(cacheKey, parsed);
+  parsedCache.set(annotations, ours, parsed);
   return parsed;
 }
 

@@ -107,7 +107,7 @@ export function mapHost(host: string, ctx: HostContext): HostMapping {
       ctx.template.render({
         namespace: targetNamespace,
         sourceNamespace: ctx.sourceNamespace,
-        name: wildcardOrEmpty ? ctx.sourceName : (host.split(".")[0] ?? ctx.sourceName),
+        name: wildcardOrEmpty ? ctx.sourceName : firstLabel(host),
         ingress: ctx.sourceName,
         host,
       }),
@@ -117,11 +117,13 @@ export function mapHost(host: string, ctx: HostContext): HostMapping {
   if (baseDomain !== "") {
     const featureDomain = `${targetNamespace}.${baseDomain}`;
     if (host.endsWith(`.${baseDomain}`)) {
-      const labels = host.slice(0, -baseDomain.length - 1).split(".");
       // One label under the base domain (or its wildcard) is the feature domain itself; deeper
       // hosts keep their leading labels and swap the one directly under the base domain.
-      labels[labels.length - 1] = targetNamespace;
-      return mapped(labels.length === 1 ? featureDomain : `${labels.join(".")}.${baseDomain}`);
+      const underBase = host.slice(0, -baseDomain.length - 1);
+      const lastDot = underBase.lastIndexOf(".");
+      return mapped(
+        lastDot < 0 ? featureDomain : `${underBase.slice(0, lastDot)}.${featureDomain}`,
+      );
     }
     // The base domain itself, a host outside it and the catch-all all land on the feature domain.
     return mapped(featureDomain);
@@ -133,16 +135,20 @@ export function mapHost(host: string, ctx: HostContext): HostMapping {
         "a rule without host is not copied without a top-level domain: it would compete with the source's catch-all",
     };
   }
-  const labels = host.split(".");
-  if (labels.length === 1) {
+  const firstDot = host.indexOf(".");
+  if (firstDot < 0) {
     return {
       ok: false,
       reason: `single-label host "${clip(host, 63)}" is not copied without a top-level domain`,
     };
   }
-  return mapped(
-    labels.length === 2
-      ? `${targetNamespace}.${host}`
-      : `${targetNamespace}.${labels.slice(1).join(".")}`,
-  );
+  // Two labels gain the namespace in front; more swap the first label for it.
+  const twoLabels = host.indexOf(".", firstDot + 1) < 0;
+  return mapped(`${targetNamespace}.${twoLabels ? host : host.slice(firstDot + 1)}`);
+}
+
+/** The first label of a host. */
+function firstLabel(host: string): string {
+  const dot = host.indexOf(".");
+  return dot < 0 ? host : host.slice(0, dot);
 }

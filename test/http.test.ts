@@ -14,8 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
+import { buildRequest } from "../bench/workload.ts";
 import { type AppOptions, createApp } from "../hooks/app.ts";
 import { parseConfig } from "../lib/config.ts";
+import { computeSync } from "../lib/engine.ts";
+import { PIECE_CHARS } from "../lib/json-pieces.ts";
+import { parseSyncRequest } from "../lib/request.ts";
 import {
   freePort,
   postJson,
@@ -199,6 +203,24 @@ describe("hook server in-process (createApp on loopback)", () => {
   test("malformed JSON is 400", async () => {
     assertPlainError(await postJson(srv.port, "/sync", '{"controller": {'), 400, /not valid JSON/);
     assertPlainError(await postJson(srv.port, "/customize", "{nope}"), 400, /not valid JSON/);
+  });
+
+  test("a large answer is streamed, byte for byte the engine's answer as JSON", async () => {
+    const text = buildRequest(300).body;
+    const expected = JSON.stringify(
+      computeSync(parseSyncRequest(JSON.parse(text), CONFIG), CONFIG).response,
+    );
+    assert.ok(expected.length > 2 * PIECE_CHARS, "the answer takes several pieces");
+    const reply = await postJson(srv.port, "/sync", text);
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers["transfer-encoding"], "chunked");
+    assert.equal(reply.text, expected);
+  });
+
+  test("a small answer is sent with its length", async () => {
+    const reply = await postJson(srv.port, "/customize", CUSTOMIZE_TEXT);
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers["content-length"], String(Buffer.byteLength(reply.text)));
   });
 
   test("a JSON error is placed in the body as sent, though unread fields are left out", async () => {

@@ -27,6 +27,11 @@ function portOf(p: ServicePort): ServicePort {
   return out;
 }
 
+function hasPort(ports: readonly ServicePort[], port: number): boolean {
+  for (const p of ports) if (p.port === port) return true;
+  return false;
+}
+
 function portsOf(obj: KubeObject): ServicePort[] {
   return asArray(specOf<{ ports: ServicePort[] }>(obj).ports).map(portOf);
 }
@@ -68,16 +73,18 @@ export const serviceKind: SourceKind = {
     // traffic itself, so one entry per number keeps all it needs.
     const ports: ServicePort[] = [];
     const remarks: Remark[] = [];
-    portsOf(source).forEach((p, i) => {
-      if (p.port !== undefined && ports.some((q) => q.port === p.port)) {
-        remarks.push({
-          reason: Reason.NotCopied,
-          message: `spec.ports[${i}] (${p.port}/${p.protocol ?? "TCP"}) is not copied: a mirror keeps one port per number, as Metacontroller merges ports by number`,
-        });
-      } else {
+    const all = portsOf(source);
+    for (let i = 0; i < all.length; i++) {
+      const p = all[i] as ServicePort;
+      if (p.port === undefined || !hasPort(ports, p.port)) {
         ports.push(p);
+        continue;
       }
-    });
+      remarks.push({
+        reason: Reason.NotCopied,
+        message: `spec.ports[${i}] (${p.port}/${p.protocol ?? "TCP"}) is not copied: a mirror keeps one port per number, as Metacontroller merges ports by number`,
+      });
+    }
     return {
       mirror: service(ctx.apiVersion, metadataOf(source, ctx), externalName, ports),
       remarks,
