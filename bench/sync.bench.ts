@@ -1,13 +1,15 @@
 // Benchmark of the sync hook over HTTP: `node bench/sync.bench.ts` (`npm run bench`).
 //
-// For each size a fresh server runs as a child process (`node hooks/server.ts`, the real entry
-// point, with the Node flags the image uses), so its memory is its own: idle RSS is read once it is
-// ready, peak RSS (VmHWM) after its requests. Requests go over one keep-alive connection, one at a
-// time, timed by the client (full round trip). Each size is compared with a bare JSON.parse +
-// JSON.stringify round trip of the same body, measured in this process in the same run, in rounds
-// alternating with the hook's: the hook cannot be faster than that, so the ratio says how much it
-// adds. Where the time goes is measured in this process on the same body: JSON parse, request
-// validation (lib/request.ts), engine (lib/engine.ts), response serialisation.
+// For each size a fresh server runs as a child process (the compiled dist/hooks/server.js, with
+// the Node flags and environment of the image's runtime stage), so its memory is its own: idle RSS
+// is read once it is ready, peak RSS (VmHWM) after its requests. Requests go over one keep-alive
+// connection, one at a time, timed by the client (full round trip). Each size is compared with the
+// JSON floor: a bare JSON.parse + JSON.stringify of the same body, measured in this process in the
+// same run, in rounds alternating with the hook's, so the ratio says what the hook costs beyond
+// reading and writing JSON of that size. Where the time goes is measured in this process on the
+// same body, stage by stage as the server runs them: the filter that leaves out unread fields
+// (lib/unread-fields.ts), JSON.parse of what is kept, request validation (lib/request.ts), the
+// engine (lib/engine.ts), the answer written in pieces (lib/json-pieces.ts).
 //
 // Exits non-zero only on errors (a non-200 answer or a wrong number of mirrors), never on timing.
 
@@ -18,7 +20,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { loadConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
+import { jsonPieces } from "../lib/json-pieces.ts";
 import { parseSyncRequest } from "../lib/request.ts";
+import { UnreadFieldFilter } from "../lib/unread-fields.ts";
 import {
   freePort,
   postJson,
@@ -39,6 +43,8 @@ const MIN_ITERATIONS = 30;
 const MAX_ITERATIONS = 5000;
 /** Hook and baseline alternate in this many rounds, so a burst of load elsewhere hits both. */
 const ROUNDS = 5;
+/** The size of the chunks the stages are fed, as a socket delivers them. */
+const CHUNK = 64 * 1024;
 
 /** The Node flags of the image (the Dockerfile's CMD), so the bench measures what runs. */
 function imageNodeOptions(): string[] {
@@ -46,6 +52,20 @@ function imageNodeOptions(): string[] {
   const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
   const argv = cmd === undefined ? [] : (JSON.parse(cmd) as string[]);
   return argv.filter((arg) => arg.startsWith("--"));
+}
+
+/** The environment the image sets (the runtime stage's ENV lines), for the same reason. */
+function imageEnvironment(): Record<string, string> {
+  const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+  const env: Record<string, string> = {};
+  for (const [, pairs] of runtime.matchAll(/^ENV (.*)$/gm)) {
+    for (const pair of (pairs ?? "").split(/\s+/)) {
+      const [key, value] = pair.split("=");
+      if (key && value !== undefined) env[key] = value;
+    }
+  }
+  return env;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -61,6 +81,7 @@ async function startServer(nodeArgs: readonly string[]): Promise<Server> {
   const port = await freePort();
   const child = startServerProcess(
     {
+      ...imageEnvironment(),
       PORT: String(port),
       HOST: "127.0.0.1",
       CONFIG_FILE,
@@ -177,16 +198,23 @@ async function measure(server: Server, work: Workload): Promise<Measured> {
 }
 
 interface Stages {
+  filter: number;
   parse: number;
   validation: number;
   engine: number;
   response: number;
 }
 
-/** Medians of each stage of the hook, run in this process on the same body. */
+/**
+ * Medians of each stage of the hook, run in this process on the same body as the server runs
+ * them: the body filtered in 64 kB chunks (lib/unread-fields.ts), the kept text parsed, the
+ * request validated, the engine, the answer written in pieces (lib/json-pieces.ts).
+ */
 function stagesOf(work: Workload, iterations: number): Stages {
   const config = loadConfig(CONFIG_FILE);
+  const body = Buffer.from(work.body);
   const times: Record<keyof Stages, number[]> = {
+    filter: [],
     parse: [],
     validation: [],
     engine: [],
@@ -198,13 +226,24 @@ function stagesOf(work: Workload, iterations: number): Stages {
     times[stage].push(performance.now() - t0);
     return out;
   };
+  const filtered = () => {
+    const filter = new UnreadFieldFilter(body.length);
+    for (let at = 0; at < body.length; at += CHUNK) filter.write(body.subarray(at, at + CHUNK));
+    return filter.finish().bytes.toString("latin1");
+  };
+  let sink = 0;
   for (let i = 0; i < iterations; i++) {
-    const body = timed("parse", () => JSON.parse(work.body) as unknown);
-    const input = timed("validation", () => parseSyncRequest(body, config));
+    const text = timed("filter", filtered);
+    const parsed = timed("parse", () => JSON.parse(text) as unknown);
+    const input = timed("validation", () => parseSyncRequest(parsed, config));
     const outcome = timed("engine", () => computeSync(input, config));
-    timed("response", () => JSON.stringify(outcome.response));
+    timed("response", () => {
+      for (const piece of jsonPieces(outcome.response)) sink += piece.length;
+    });
   }
+  if (sink === 0) throw new Error("unreachable");
   return {
+    filter: median(times.filter),
     parse: median(times.parse),
     validation: median(times.validation),
     engine: median(times.engine),
@@ -249,7 +288,11 @@ function table(header: string[], rows: string[][]): string {
   ].join("\n");
 }
 
-function report(rows: readonly Row[], nodeArgs: readonly string[]): string {
+function report(
+  rows: readonly Row[],
+  nodeArgs: readonly string[],
+  env: Record<string, string>,
+): string {
   const timing = table(
     [
       "sources",
@@ -281,21 +324,26 @@ function report(rows: readonly Row[], nodeArgs: readonly string[]): string {
     ]),
   );
   const stages = table(
-    ["sources", "parse ms", "validation ms", "engine ms", "response ms", "sum ms"],
+    ["sources", "filter ms", "parse ms", "validation ms", "engine ms", "response ms", "sum ms"],
     rows.map((r) => {
-      const { parse, validation, engine, response } = r.stages;
+      const { filter, parse, validation, engine, response } = r.stages;
       return [
         r.sources.toLocaleString("en"),
+        ms(filter),
         ms(parse),
         ms(validation),
         ms(engine),
         ms(response),
-        ms(parse + validation + engine + response),
+        ms(filter + parse + validation + engine + response),
       ];
     }),
   );
   return [
-    `sync hook over HTTP (keep-alive, sequential), node ${process.version}, server flags: ${nodeArgs.join(" ") || "(none)"}`,
+    `sync hook over HTTP (keep-alive, sequential), node ${process.version}, server flags: ${nodeArgs.join(" ") || "(none)"}, image environment: ${Object.entries(
+      env,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")}`,
     "floor: JSON.parse + JSON.stringify of the same body in the bench process; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
     timing,
     "",
@@ -339,7 +387,7 @@ async function main(): Promise<void> {
       await stopServer(server);
     }
   }
-  console.log(report(rows, nodeArgs));
+  console.log(report(rows, nodeArgs, imageEnvironment()));
 }
 
 main().catch((e: unknown) => {
