@@ -28,10 +28,9 @@ USER 65532:65532
 EXPOSE 8080
 # node is PID 1 here: hooks/server.ts handles SIGTERM itself (readiness off, drain, exit).
 # The CLI is in the image too: `docker run --rm -v "$PWD:/work" IMAGE dist/cli/main.js check -f /work`.
-# Heap flags, measured by `npm run bench` (which starts the server with them and prints its CPU per
-# request; README, Development): a 2 MB young generation keeps peak RSS near 140 MB at 1,000 sources
-# and 195-200 MB at 5,000, against 160 and 220 MB with 16 MB, 270-295 MB at 5,000 with 4-8 MB, and
-# about 400 MB without the flag; it costs garbage-collection time (under load, 1,000-source p50
-# about 70 ms instead of 44 ms with 16 MB). The old generation is capped so that V8 collects before the
-# Deployment's 512Mi memory limit is reached, not after.
+# Heap flags, measured by `npm run bench` (which starts the server with them and this stage's ENV;
+# README, Development): a 2 MB young generation keeps the 5,000-source peak RSS near 137 MB; 4, 8
+# or 16 MB, or a faster-growing old generation, cut the 1,000-source p50 by 10-25 % but put that
+# peak at 178-209 MB. The old generation is capped so that V8 collects before the Deployment's
+# 512Mi memory limit is reached, not after.
 CMD ["--max-semi-space-size=2", "--max-old-space-size=256", "dist/hooks/server.js"]
