@@ -10,7 +10,14 @@ import type { Config } from "./config.ts";
 import { Annotation, Reason } from "./constants.ts";
 import { type FieldError, formatFieldError } from "./errors.ts";
 import { type DeclaredKind, declaredInRole } from "./kinds/index.ts";
-import { type CompanionKind, type MirrorContext, routesOf, type SourceKind } from "./kinds/kind.ts";
+import {
+  type CompanionKind,
+  type MirrorContext,
+  type Remark,
+  routesOf,
+  type SourceKind,
+} from "./kinds/kind.ts";
+import { describeCollision, listMergeCollisions, withoutCollisions } from "./list-merge.ts";
 import {
   type AttachmentParent,
   compareStrings,
@@ -391,13 +398,29 @@ function mirrored(
   if (result.mirror === undefined) return withheld(candidate, true, issues);
   const collision = hostServedBySource(candidate, result.mirror, target);
   if (collision !== undefined) return withheld(candidate, true, [...issues, collision]);
+  const merged = mergeSafe(result.mirror);
+  issues.push(...merged.remarks.map((r) => issueOf(candidate, r.reason, r.message)));
   return {
-    mirror: { kind, object: result.mirror, from },
+    mirror: { kind, object: merged.mirror, from },
     companions: result.companions ?? [],
     candidate,
     claims: true,
     invalid: false,
     issues,
+  };
+}
+
+/**
+ * No list of the mirror's spec that Metacontroller's apply merges by key holds a key twice: it
+ * would lose the repeat on its first update (lib/list-merge.ts). Repeats are left out, and
+ * reported, as a Service's repeated port numbers are.
+ */
+function mergeSafe(mirror: KubeObject): { mirror: KubeObject; remarks: Remark[] } {
+  const collisions = listMergeCollisions(mirror.spec, "spec");
+  if (collisions.length === 0) return { mirror, remarks: [] };
+  return {
+    mirror: { ...mirror, spec: withoutCollisions(mirror.spec) },
+    remarks: collisions.map((c) => ({ reason: Reason.NotCopied, message: describeCollision(c) })),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Reason } from "../constants.ts";
 import { clip } from "../dns.ts";
 import { type HostContext, mapHost } from "../hosts.ts";
+import { listMergeCollisions, listMergeKey } from "../list-merge.ts";
 import { observedMirrorMetadata } from "../metadata.ts";
 import type { KubeObject } from "../types.ts";
 import { type BackendPlacement, backendPlacement, withLocalBackends } from "./backends.ts";
@@ -146,6 +147,23 @@ function mergeParentRefs(refs: ObjectRef[], remarks: Remark[]): ObjectRef[] {
 }
 
 /**
+ * Metacontroller merges a list of rules that all have a name rule by rule, and inside each rule
+ * its lists by their own keys: backendRefs by port (a weighted split on one port would become one
+ * backend), matches by path. When that would merge anything, the rules' names are left out, so
+ * Metacontroller replaces the rules whole.
+ */
+function unnamedWhenMerged(rules: Rule[], remarks: Remark[]): Rule[] {
+  if (listMergeKey(rules) !== "name") return rules;
+  const inside = listMergeCollisions(rules, "spec.rules").find((c) => c.list !== "spec.rules");
+  if (inside === undefined) return rules;
+  remarks.push({
+    reason: Reason.NotCopied,
+    message: `spec.rules[*].name is not copied: Metacontroller merges named rules one by one, and would merge ${inside.list}[${inside.repeat}] into [${inside.first}] (same ${inside.key}); without names the rules are replaced whole`,
+  });
+  return rules.map(({ name: _name, ...rule }) => rule);
+}
+
+/**
  * The route's hostnames mapped, repeats once; undefined when nothing is left (remarks say why). A
  * route without hostnames matches every host of its listeners: like an Ingress catch-all rule it
  * lands on the feature domain, or is left out when there is none.
@@ -261,7 +279,7 @@ export const httpRouteKind: SourceKind = {
     let local: ReadonlySet<string> = new Set();
     if (Array.isArray(spec.rules)) {
       const backends = backendsOf(spec.rules, sourceNamespace, ctx, remarks);
-      out.rules = backends.rules;
+      out.rules = unnamedWhenMerged(backends.rules, remarks);
       local = backends.local;
       companions = backends.companions;
     }
