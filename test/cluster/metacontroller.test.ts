@@ -13,6 +13,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, test } from "node:test";
 import { Annotation, State } from "../../lib/constants.ts";
+import { PIECE_CHARS } from "../../lib/json-pieces.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
 import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
@@ -61,6 +62,7 @@ const SCENARIO_SOURCES = [
   "out-src",
   "nsd-src",
   "bulk-src",
+  "big-src",
 ];
 
 let client: KubeClient;
@@ -688,6 +690,38 @@ describe("Metacontroller applies the hook's answers", () => {
     // The sources are untouched.
     assert.ok(await getMaybe(pathOf("Service", "nsd-src", "api")));
   });
+
+  test(
+    "an answer too large for one piece is written in pieces and applied whole",
+    TEST_TIMEOUT,
+    async () => {
+      // Each mirror copies a 1,000-character annotation: 150 of them make an answer of more than
+      // 150 kB, which the hook writes in pieces of 64 kB (chunked), and Metacontroller must read whole.
+      const note = "x".repeat(1000);
+      const names = Array.from({ length: 150 }, (_, i) => `svc-${String(i).padStart(3, "0")}`);
+      assert.ok(names.length * note.length > 2 * PIECE_CHARS, "the answer takes several pieces");
+      for (const name of names) {
+        await sourceService("big-src", name, {
+          [REPLICATE_TO]: "big-.*",
+          "example.com/note": note,
+        });
+      }
+      await createNamespace("big-1");
+      const mirrors = await waitFor(
+        "150 Service mirrors in big-1",
+        CONVERGE_MS,
+        async () => {
+          const r = await client.request("GET", pathOf("Service", "big-1"));
+          const items = (r.body as { items: KubeObject[] }).items.filter(isMirror);
+          return items.length === names.length ? items : undefined;
+        },
+        [metacontroller.process],
+      );
+      for (const mirror of mirrors)
+        assert.equal(mirror.metadata.annotations?.["example.com/note"], note);
+      assert.deepEqual(mirrors.map((m) => m.metadata.name).sort(), names);
+    },
+  );
 
   test("50 namespaces created at once all converge", TEST_TIMEOUT, async () => {
     await sourceService("bulk-src", "api", { [REPLICATE_TO]: "bulk-.*" });
