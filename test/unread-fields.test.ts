@@ -68,7 +68,8 @@ describe("what is left out, where", () => {
     status: { loadBalancer: {} },
     ...extra,
   });
-  const cases: { name: string; body: Json; kept: Json }[] = [
+  /** `kept` is left out where the whole body is kept. */
+  const cases: { name: string; body: Json; kept?: Json }[] = [
     {
       name: "an object of related: status, managedFields and last-applied",
       body: { related: { "Service.v1": { "develop/api": object({}) } } },
@@ -113,24 +114,10 @@ describe("what is left out, where", () => {
           },
         },
       },
-      kept: {
-        related: {
-          "Middleware.v1alpha1.traefik.io": {
-            "develop/m": {
-              spec: {
-                status: "on",
-                metadata: { managedFields: [1] },
-                plugin: { managedFields: [2], annotations: { [LAST_APPLIED]: "x" } },
-              },
-            },
-          },
-        },
-      },
     },
     {
       name: "the controller and other top-level fields are kept",
       body: { controller: { status: {}, metadata: { managedFields: [] } }, finalizing: false },
-      kept: { controller: { status: {}, metadata: { managedFields: [] } }, finalizing: false },
     },
     {
       name: "a key that only contains the name, or escapes it, is kept",
@@ -141,18 +128,10 @@ describe("what is left out, where", () => {
           },
         },
       },
-      kept: {
-        related: {
-          g: {
-            "ns/a": { 'x"status': 1, "statu\\u0073": 2, metadata: { "managedFields ": 3 } },
-          },
-        },
-      },
     },
     {
       name: "objects in arrays are not request objects",
       body: { related: [{ status: 1 }], object: [{ status: 2 }] },
-      kept: { related: [{ status: 1 }], object: [{ status: 2 }] },
     },
     {
       name: "scalars, strings with brackets and escapes, and the only field of an object",
@@ -172,7 +151,7 @@ describe("what is left out, where", () => {
       },
     },
   ];
-  for (const { name, body, kept } of cases) {
+  for (const { name, body, kept = body } of cases) {
     test(name, () => {
       const text = JSON.stringify(body);
       assert.deepEqual(JSON.parse(filtered(text)), kept);
