@@ -8,6 +8,7 @@ import {
   parseEvents,
   YAMLException,
 } from "js-yaml";
+import { isRecord } from "../lib/kinds/shapes.ts";
 import type { KubeObject } from "../lib/types.ts";
 
 // Reading manifests as `kubectl apply -f` does: files, directories (their .yaml, .yml and .json
@@ -192,10 +193,6 @@ export function parseYaml(text: string, file: string): ParsedText {
   const recorder = new OffsetRecorder(text);
   for (const event of events) recorder.record(event);
   return { documents, offsets: recorder.offsets, lineAt };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 type ObjectProblem = { field: FieldPath; message: string };

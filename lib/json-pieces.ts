@@ -1,12 +1,11 @@
+import { isRecord } from "./kinds/shapes.ts";
+
 // An answer serialised piece by piece: the same text as JSON.stringify(value), but an answer of
 // thousands of mirrors is never one string (docs/design.md#reading-a-request). The top-level
 // object's arrays are written item by item; everything else is JSON.stringify's.
 
 /** Pieces are joined up to about this many characters before they are handed out. */
 export const PIECE_CHARS = 64 * 1024;
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** What JSON.stringify writes for an array item: a value it cannot write is null. */
 function itemText(item: unknown): string {
@@ -15,7 +14,7 @@ function itemText(item: unknown): string {
 
 /** The pieces of the top level, small and large alike, in order. */
 function* rawPieces(value: unknown): Generator<string> {
-  if (!isPlainObject(value)) {
+  if (!isRecord(value)) {
     yield JSON.stringify(value) ?? "null";
     return;
   }

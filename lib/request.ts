@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Config } from "./config.ts";
 import { RequestError } from "./errors.ts";
 import { type DeclaredKind, declaredKinds } from "./kinds/index.ts";
+import { isRecord } from "./kinds/shapes.ts";
 import type { AttachmentParent } from "./metadata.ts";
 import { isEligibleNamespace } from "./targeting.ts";
 import type { AttachmentRule, KubeObject, ObjectMap, ObjectsByName } from "./types.ts";
@@ -132,24 +133,20 @@ function parseWith<Schema extends z.ZodType>(schema: Schema, body: unknown): z.o
 // checked by hand, in place; only a map that fails goes through zod, for its exact message (and
 // its normalisation of null labels and annotations).
 
-function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function isStringMapOrAbsent(value: unknown): boolean {
   if (value === undefined) return true;
-  if (!isJsonObject(value)) return false;
+  if (!isRecord(value)) return false;
   for (const key in value) if (typeof value[key] !== "string") return false;
   return true;
 }
 
 function isKubeObject(value: unknown): value is KubeObject {
-  if (!isJsonObject(value)) return false;
+  if (!isRecord(value)) return false;
   const metadata = value.metadata;
   return (
     typeof value.apiVersion === "string" &&
     typeof value.kind === "string" &&
-    isJsonObject(metadata) &&
+    isRecord(metadata) &&
     typeof metadata.name === "string" &&
     metadata.name !== "" &&
     (metadata.namespace === undefined || typeof metadata.namespace === "string") &&
@@ -160,10 +157,10 @@ function isKubeObject(value: unknown): value is KubeObject {
 
 function isObjectMapOrAbsent(value: unknown): boolean {
   if (value === undefined) return true;
-  if (!isJsonObject(value)) return false;
+  if (!isRecord(value)) return false;
   for (const key in value) {
     const group = value[key];
-    if (!isJsonObject(group)) return false;
+    if (!isRecord(group)) return false;
     for (const name in group) if (!isKubeObject(group[name])) return false;
   }
   return true;
