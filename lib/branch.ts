@@ -1,6 +1,6 @@
-import { isSource, parseSkipList, parseSourceAnnotations, type SkipList } from "./annotations.ts";
+import { isSource, parseSourceAnnotations, type SkipList } from "./annotations.ts";
 import type { Config } from "./config.ts";
-import { Annotation, TLS_SECRET_TYPE } from "./constants.ts";
+import { TLS_SECRET_TYPE } from "./constants.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
 import { whyNotMirrored } from "./kinds/secret.ts";
 import { type AttachmentParent, observedAttachment, replicatedFrom } from "./metadata.ts";
@@ -129,15 +129,13 @@ function mirroredTLSSecretNames(
   return decisions.mirrored;
 }
 
-/** The facts about the branch namespace of a sync request that route and TLS mirrors need. */
-export function branchFacts(input: SyncInput, config: Config): BranchFacts {
+/**
+ * The facts about the branch namespace of a sync request that route and TLS mirrors need; `skip`
+ * is the namespace's skip annotation as the engine parsed it.
+ */
+export function branchFacts(input: SyncInput, config: Config, skip: SkipList): BranchFacts {
   const { kinds } = input;
   const namespace = input.namespace.metadata.name;
-  // Bad skip items are reported by the engine; here they are ignored the same way.
-  const { skip } = parseSkipList(
-    input.namespace.metadata.annotations?.[Annotation.skip],
-    kinds.map((k) => k.module.kind),
-  );
   const services = declaredCore(kinds, "Service");
   const ownServices = services ? ownObjectNames(input, services.key, namespace) : new Set();
   const secrets = declaredCore(kinds, "Secret");

@@ -133,7 +133,7 @@ function targetOf(input: SyncInput, config: Config): { target: Target; issues: I
       served ??= hostsServedBySources(input, config);
       return served;
     },
-    branch: branchFacts(input, config),
+    branch: branchFacts(input, config, skip),
     parent: attachmentParentOf(input),
   };
   // A bad skip item is ignored: ignoring it can only keep a mirror.

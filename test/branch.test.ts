@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
+import { parseSkipList } from "../lib/annotations.ts";
 import { branchFacts } from "../lib/branch.ts";
 import { parseConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
@@ -36,7 +37,11 @@ function check(request: unknown, configDoc: unknown): void {
     .filter((a) => a.kind === "Secret" && a.metadata.namespace === target)
     .map((a) => a.metadata.name)
     .sort();
-  const predicted = [...branchFacts(req, config).mirroredTLSSecrets].sort();
+  const { skip } = parseSkipList(
+    req.namespace.metadata.annotations?.[SKIP],
+    req.kinds.map((k) => k.module.kind),
+  );
+  const predicted = [...branchFacts(req, config, skip).mirroredTLSSecrets].sort();
   assert.deepEqual(predicted, answered);
 }
 
