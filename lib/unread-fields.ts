@@ -407,30 +407,32 @@ export class UnreadFieldFilter {
     return quote === end ? end : this.skipTo(Skip.AfterValue, quote + 1);
   }
 
+  /** Inside a left-out object or array: up to its end or the chunk's. Its depth is kept local. */
   private skipInContainer(chunk: Uint8Array, start: number, end: number): number {
     let i = start;
+    if (this.skipInString) {
+      const quote = this.closingQuote(chunk, i, end);
+      if (quote === end) return end;
+      this.skipInString = false;
+      i = quote + 1;
+    }
+    let depth = this.skipDepth;
     while (i < end) {
-      if (this.skipInString) {
-        i = this.skipStringInContainer(chunk, i, end);
-        continue;
-      }
       const byte = chunk[i] as number;
       i++;
-      if (byte === QUOTE) this.skipInString = true;
-      else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) this.skipDepth++;
-      else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
-        this.skipDepth--;
-        if (this.skipDepth === 0) return this.skipTo(Skip.AfterValue, i);
+      if (byte === QUOTE) {
+        const quote = this.closingQuote(chunk, i, end);
+        this.skipInString = quote === end;
+        i = quote === end ? end : quote + 1;
+      } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) {
+        depth++;
+      } else if ((byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) && --depth === 0) {
+        this.skipDepth = 0;
+        return this.skipTo(Skip.AfterValue, i);
       }
     }
+    this.skipDepth = depth;
     return end;
-  }
-
-  private skipStringInContainer(chunk: Uint8Array, start: number, end: number): number {
-    const quote = this.closingQuote(chunk, start, end);
-    if (quote === end) return end;
-    this.skipInString = false;
-    return quote + 1;
   }
 
   /** After the value: a comma goes with it; before a closing brace, the comma before the key. */
