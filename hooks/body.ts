@@ -82,7 +82,7 @@ function parseFiltered(filter: UnreadFieldFilter): object {
 /** Reads, filters and parses the body into `req.body`; errors go to the error middleware. */
 export function jsonBody(limit: string): RequestHandler {
   const limitBytes = sizeInBytes(limit);
-  return (req, _res, next) => {
+  return (req, res, next) => {
     let filter: UnreadFieldFilter;
     try {
       filter = new UnreadFieldFilter(checkHeaders(req, limitBytes, limit));
@@ -91,20 +91,30 @@ export function jsonBody(limit: string): RequestHandler {
       return;
     }
     let received = 0;
-    const stop = (error: unknown) => {
+    const stopListening = () => {
       req.off("data", onData);
       req.off("end", onEnd);
-      req.off("error", stop);
-      req.pause();
-      next(error);
+      req.off("error", onError);
     };
+    // Past the limit the rest is read and dropped, and the connection closed after the answer: a
+    // paused request would leave the connection stuck once the client sent more than a buffer.
     const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received > limitBytes) stop(tooLarge(`more than ${limitBytes} bytes`, limit));
-      else filter.write(chunk);
+      if (received <= limitBytes) {
+        filter.write(chunk);
+        return;
+      }
+      stopListening();
+      res.setHeader("Connection", "close");
+      req.resume();
+      next(tooLarge(`more than ${limitBytes} bytes`, limit));
+    };
+    const onError = () => {
+      stopListening();
+      next(new BodyError(400, "request aborted before its body was read"));
     };
     const onEnd = () => {
-      req.off("error", stop);
+      stopListening();
       try {
         req.body = parseFiltered(filter);
       } catch (e) {
@@ -115,7 +125,7 @@ export function jsonBody(limit: string): RequestHandler {
     };
     req.on("data", onData);
     req.on("end", onEnd);
-    req.on("error", stop);
+    req.on("error", onError);
   };
 }
 
@@ -140,6 +150,8 @@ export function sendJson(res: Response, value: unknown): void {
   let piece: IteratorResult<string> = second;
   const writeUntilFull = () => {
     for (; !piece.done; piece = pieces.next()) {
+      // The client is gone: nothing more to build or write.
+      if (res.destroyed) return;
       if (!res.write(piece.value)) {
         piece = pieces.next();
         res.once("drain", writeUntilFull);

@@ -101,6 +101,8 @@ interface CacheNode {
 class ParsedCache {
   static readonly MAX_ENTRIES = 2000;
   static readonly MAX_CHARS = 4 * 1024 * 1024;
+  /** What the maps of one key and value cost, counted as characters. */
+  static readonly NODE_CHARS = 256;
   private root: CacheNode = {};
   private entries = 0;
   private chars = 0;
@@ -117,7 +119,7 @@ class ParsedCache {
     parsed: ParsedSource,
   ) {
     const size = ours.reduce(
-      (sum, key) => sum + key.length + (annotations[key] as string).length,
+      (sum, key) => sum + ParsedCache.NODE_CHARS + key.length + (annotations[key] as string).length,
       0,
     );
     if (size > ParsedCache.MAX_CHARS) return;

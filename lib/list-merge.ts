@@ -26,9 +26,51 @@ export function listMergeKey(items: readonly unknown[]): string | undefined {
   );
 }
 
-/** How Metacontroller compares key values: Go's fmt %v of the decoded JSON value. */
-function keyText(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value);
+/** Key texts are built up to this many characters; longer ones are taken as all different. */
+const KEY_TEXT_LIMIT = 256;
+/** The walk goes this deep; a tenant's spec can nest far deeper, and no list there is ours. */
+const WALK_DEPTH_LIMIT = 64;
+
+/**
+ * How Metacontroller compares key values: Go's fmt %v of the decoded JSON value (`<nil>`, `80`,
+ * `1e+06`, `map[a:1 b:2]` with sorted keys, `[1 2]`). Undefined past KEY_TEXT_LIMIT: such a value
+ * is never taken for another, which keeps the cost linear whatever a tenant's spec holds.
+ */
+function keyText(value: unknown): string | undefined {
+  const text = goText(value, KEY_TEXT_LIMIT);
+  return text.length > KEY_TEXT_LIMIT ? undefined : text;
+}
+
+function goText(value: unknown, budget: number): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number") return goNumber(value);
+  if (typeof value === "boolean") return String(value);
+  if (value === null || value === undefined) return "<nil>";
+  // Past the budget the text is too long anyway; nesting spends it, so this stops at any depth.
+  if (budget <= 0) return "…";
+  const parts: string[] = [];
+  let used = 0;
+  const entries = Array.isArray(value)
+    ? value.map((item) => ["", item] as const)
+    : Object.keys(value as object)
+        .sort()
+        .map((key) => [`${key}:`, (value as Record<string, unknown>)[key]] as const);
+  for (const [label, item] of entries) {
+    if (used > budget) break;
+    const part = `${label}${goText(item, budget - used - label.length - 5)}`;
+    used += part.length + 1;
+    parts.push(part);
+  }
+  const text = parts.join(" ");
+  return Array.isArray(value) ? `[${text}]` : `map[${text}]`;
+}
+
+/** Go's %v of a float64: shortest digits, with an exponent below 1e-4 and from 1e+06 on. */
+function goNumber(value: number): string {
+  const [digits = "", exponent = "0"] = value.toExponential().split("e");
+  const power = Number(exponent);
+  if (power >= -4 && power < 6) return String(value);
+  return `${digits}e${power < 0 ? "-" : "+"}${String(Math.abs(power)).padStart(2, "0")}`;
 }
 
 /** An item Metacontroller would merge into an earlier one. */
@@ -52,9 +94,11 @@ export function listMergeCollisions(value: unknown, path: string): Collision[] {
   return found;
 }
 
-function walk(value: unknown, path: string, found: Collision[]): void {
+function walk(value: unknown, path: string, found: Collision[], depth = 0): void {
+  if (depth > WALK_DEPTH_LIMIT) return;
   if (isRecord(value)) {
-    for (const field of Object.keys(value)) walk(value[field], `${path}.${field}`, found);
+    for (const field of Object.keys(value))
+      walk(value[field], `${path}.${field}`, found, depth + 1);
     return;
   }
   if (!Array.isArray(value)) return;
@@ -63,18 +107,20 @@ function walk(value: unknown, path: string, found: Collision[]): void {
   const firstOf = new Map<string, number>();
   value.forEach((item, index) => {
     const text = keyText((item as Record<string, unknown>)[key]);
-    const first = firstOf.get(text);
-    if (first === undefined) firstOf.set(text, index);
-    else found.push({ list: path, key, value: text, first, repeat: index });
-    walk(item, `${path}[${index}]`, found);
+    const first = text === undefined ? undefined : firstOf.get(text);
+    if (text !== undefined && first === undefined) firstOf.set(text, index);
+    if (text !== undefined && first !== undefined)
+      found.push({ list: path, key, value: text, first, repeat: index });
+    walk(item, `${path}[${index}]`, found, depth + 1);
   });
 }
 
 /** `value` without the repeats of listMergeCollisions (the first item of each key value stays). */
-export function withoutCollisions(value: unknown): unknown {
+export function withoutCollisions(value: unknown, depth = 0): unknown {
+  if (depth > WALK_DEPTH_LIMIT) return value;
   if (isRecord(value)) {
     const out: Record<string, unknown> = {};
-    for (const field of Object.keys(value)) out[field] = withoutCollisions(value[field]);
+    for (const field of Object.keys(value)) out[field] = withoutCollisions(value[field], depth + 1);
     return out;
   }
   if (!Array.isArray(value)) return value;
@@ -84,9 +130,9 @@ export function withoutCollisions(value: unknown): unknown {
   const kept: unknown[] = [];
   for (const item of value) {
     const text = keyText((item as Record<string, unknown>)[key]);
-    if (seen.has(text)) continue;
-    seen.add(text);
-    kept.push(withoutCollisions(item));
+    if (text !== undefined && seen.has(text)) continue;
+    if (text !== undefined) seen.add(text);
+    kept.push(withoutCollisions(item, depth + 1));
   }
   return kept;
 }

@@ -86,6 +86,17 @@ type Skip = (typeof Skip)[keyof typeof Skip];
 const isSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 const endsScalar = (byte: number) =>
   byte === COMMA || byte === CLOSE_OBJECT || byte === CLOSE_ARRAY || isSpace(byte);
+/** Bytes of true, false, null and numbers. */
+const inScalar = (byte: number) =>
+  (byte >= 0x61 && byte <= 0x7a) ||
+  (byte >= 0x30 && byte <= 0x39) ||
+  byte === 0x2b ||
+  byte === 0x2d ||
+  byte === 0x2e ||
+  byte === 0x45;
+
+/** The size of the first buffer for kept bytes; it grows by doubling. */
+const FIRST_BUFFER = 1024 * 1024;
 
 function sameBytes(expected: Uint8Array, bytes: Uint8Array, from: number): boolean {
   for (let i = 0; i < expected.length; i++) if (bytes[from + i] !== expected[i]) return false;
@@ -141,15 +152,19 @@ export class UnreadFieldFilter {
   private skipInString = false;
   /** Offset of `out` where the left-out key began. */
   private pairStart = 0;
+  /** A comma after a left-out first member was dropped: the next member's key must follow. */
+  private keyMustFollow = false;
 
   /** For offsetInBody: after each left-out field, the offset in `out` and bytes left out before. */
   private readonly shifts: { at: number; removed: number }[] = [];
 
-  constructor(expectedLength = 64 * 1024) {
-    this.out = Buffer.allocUnsafe(Math.max(expectedLength, 1024));
+  /** `expectedLength`: the body's declared length, if any; the kept part is usually far less. */
+  constructor(expectedLength = 0) {
+    this.out = Buffer.allocUnsafe(Math.min(Math.max(expectedLength, 1024), FIRST_BUFFER));
   }
 
   write(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
     this.keepFrom = 0;
     let i = this.carry;
     this.carry = 0;
@@ -157,6 +172,7 @@ export class UnreadFieldFilter {
     while (i < end) {
       if (this.skip !== Skip.None) i = this.skipValue(chunk, i, end);
       else if (this.inString) i = this.readString(chunk, i, end);
+      else if (this.keyMustFollow) i = this.checkKeyFollows(chunk, i);
       else i = this.readStructure(chunk, i, end);
     }
     // While a value is left out, nothing from keepFrom on is kept.
@@ -379,7 +395,8 @@ export class UnreadFieldFilter {
       case Skip.BeforeValue:
         return this.startValue(byte, i);
       case Skip.InScalar:
-        return endsScalar(byte) ? this.skipTo(Skip.AfterValue, i) : i + 1;
+        if (endsScalar(byte)) return this.skipTo(Skip.AfterValue, i);
+        return inScalar(byte) ? i + 1 : this.giveUp(i);
       default:
         return this.afterValue(byte, i);
     }
@@ -435,22 +452,53 @@ export class UnreadFieldFilter {
     return end;
   }
 
-  /** After the value: a comma goes with it; before a closing brace, the comma before the key. */
+  /**
+   * After the value, the member goes with one comma: the one before it, else (a first member) the
+   * one after it. Input that is not JSON is left so that JSON.parse still fails on it.
+   */
   private afterValue(byte: number, i: number): number {
     if (isSpace(byte)) return this.skipTo(Skip.AfterValue, i + 1);
-    if (byte === COMMA) {
-      this.expectKey = true;
-      return this.endSkip(this.pairStart, i + 1);
-    }
-    if (byte === CLOSE_OBJECT) return this.endSkip(this.commaBefore(this.pairStart), i);
-    return this.giveUp(i);
+    const comma = this.commaBefore(this.pairStart);
+    if (byte === CLOSE_OBJECT) return this.endSkip(comma ?? this.pairStart, i);
+    if (byte !== COMMA) return this.giveUp(i);
+    if (comma !== undefined) return this.endSkip(comma, i);
+    this.keyMustFollow = true;
+    this.expectKey = true;
+    return this.endSkip(this.pairStart, i + 1);
   }
 
-  /** The offset of the comma before `offset` in `out` (spaces between), or `offset` if none. */
-  private commaBefore(offset: number): number {
+  /**
+   * The offset of the comma before `offset` in `out` (spaces between), when it separates two
+   * members; undefined when there is none, or it follows `{` or another comma (not JSON).
+   */
+  private commaBefore(offset: number): number | undefined {
+    const at = this.lastByteBefore(offset);
+    if (at < 0 || this.out[at] !== COMMA) return undefined;
+    const before = this.out[this.lastByteBefore(at)];
+    return before === OPEN_OBJECT || before === COMMA ? undefined : at;
+  }
+
+  /** The offset of the last byte before `offset` in `out` that is not a space; -1 if none. */
+  private lastByteBefore(offset: number): number {
     let at = offset - 1;
     while (at >= 0 && isSpace(this.out[at] as number)) at--;
-    return at >= 0 && this.out[at] === COMMA ? at : offset;
+    return at;
+  }
+
+  /**
+   * After a first member and its comma were left out, the next member's key must come. If
+   * anything else does (`{"status":1,}`), the comma is put back, so the body stays invalid.
+   */
+  private checkKeyFollows(chunk: Uint8Array, i: number): number {
+    const byte = chunk[i] as number;
+    if (isSpace(byte)) return i + 1;
+    this.keyMustFollow = false;
+    if (byte === QUOTE) return i;
+    this.flush(chunk, i);
+    this.reserve(1);
+    this.out[this.length++] = COMMA;
+    this.expectKey = false;
+    return this.resumeAt(i);
   }
 
   /** Ends leaving out: `out` is cut to `length`, and bytes are kept again from `resume`. */

@@ -396,6 +396,8 @@ describe("limits and failures never answer 200", () => {
       const reply = await postJson(srv.port, "/sync", BIG_SYNC_TEXT, { chunked: true });
       assertPlainError(reply, 413);
       assert.doesNotMatch(reply.text, /undefined/);
+      // The rest of the body is dropped and the connection closed: it could not be reused.
+      assert.equal(reply.headers.connection, "close");
     } finally {
       await srv.close();
     }

@@ -91,9 +91,32 @@ describe("listMergeCollisions: walked as the merge walks", () => {
     assert.deepEqual(listMergeCollisions(spec, "spec"), []);
   });
 
-  test("numbers compare as text, as Go prints them", () => {
-    assert.equal(listMergeCollisions([{ port: 80 }, { port: 80 }], "ports").length, 1);
-    assert.equal(listMergeCollisions([{ port: 80 }, { port: "80" }], "ports").length, 1);
+  test("key values compare as Go prints them (fmt %v)", () => {
+    const collide = (a: unknown, b: unknown) =>
+      listMergeCollisions([{ path: a }, { path: b }], "matches").length === 1;
+    assert.ok(collide(80, 80));
+    assert.ok(collide(80, "80"));
+    assert.ok(
+      collide({ type: "Exact", value: "/" }, { value: "/", type: "Exact" }),
+      "map keys sorted",
+    );
+    assert.ok(collide(1e6, "1e+06"));
+    assert.ok(collide(null, "<nil>"));
+    assert.ok(!collide(null, "null"));
+    assert.ok(!collide(1e6, "1000000"));
+    assert.ok(!collide([1, 2], [2, 1]));
+  });
+
+  test("a tenant's deep or long key values cost linear time and are never taken for another", () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 5000; i++) deep = [{ name: deep }];
+    assert.deepEqual(listMergeCollisions({ plugin: deep }, "spec"), []);
+    const long = "y".repeat(10_000);
+    assert.deepEqual(listMergeCollisions([{ name: long }, { name: long }], "list"), []);
+    assert.deepEqual(withoutCollisions([{ name: long }, { name: long }]), [
+      { name: long },
+      { name: long },
+    ]);
   });
 });
 

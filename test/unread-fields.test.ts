@@ -216,6 +216,32 @@ describe("bodies that are not JSON still fail to parse, at the right place", () 
   }
 });
 
+test("a body that is not JSON stays so: the filter never makes one valid", () => {
+  const invalid = [
+    '{"object":{,"status":2}}',
+    '{"object":{"status":2,}}',
+    '{"object":{"status":2 , }}',
+    '{"object":{"a":1,"status":2,}}',
+    '{"object":{"status":x","a":1}}',
+    '{"object":{"status":2,,"a":1}}',
+    '{"object":{"status":2,1}}',
+  ];
+  for (const text of invalid) {
+    assert.throws(() => JSON.parse(text), `${text} is not JSON`);
+    for (const chunkSize of [1, 3, 1000]) {
+      assert.throws(() => JSON.parse(filtered(text, chunkSize)), `${text} stays invalid`);
+    }
+  }
+});
+
+test("an empty chunk changes nothing, even after a backslash that escapes the next chunk's quote", () => {
+  // The body is {"object":{"a":"x\"", "status":1}}: a is `x"`, status is left out.
+  const parts = ['{"object":{"a":"x\\', "", '"", "status":1}}'];
+  const filter = new UnreadFieldFilter();
+  for (const part of parts) filter.write(Buffer.from(part));
+  assert.deepEqual(JSON.parse(filter.finish().bytes.toString()), { object: { a: 'x"' } });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Properties.
 
