@@ -4,11 +4,11 @@ import type { RequestHandler, Response } from "express";
 import { jsonPieces } from "../lib/json-pieces.ts";
 import { type FilteredBody, UnreadFieldFilter } from "../lib/unread-fields.ts";
 
-// Reading a hook request's body and writing its answer. The body is read bounded, streamed through
-// the filter that leaves out the fields the engine never reads (lib/unread-fields.ts), and parsed
-// once. The whole body is never held:
-// each chunk is filtered as it arrives and dropped, so a request costs the memory of what the
-// engine reads, not of what Metacontroller sends.
+// Reading a hook request's body and writing its answer (docs/design.md#reading-a-request). The body
+// is read bounded, streamed through the filter that leaves out the fields the engine never reads
+// (lib/unread-fields.ts), and parsed once. The whole body is never held: each chunk is filtered as
+// it arrives and dropped, so a request costs the memory of what the engine reads, not of what
+// Metacontroller sends.
 
 /** A request the body of which cannot be read: answered with `status` and `message`. */
 export class BodyError extends Error {

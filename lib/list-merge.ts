@@ -20,10 +20,16 @@ export const LIST_MERGE_KEYS = [
 
 /** The key Metacontroller merges `items` by, or undefined when it replaces the list whole. */
 export function listMergeKey(items: readonly unknown[]): string | undefined {
-  if (items.length === 0 || !items.every(isRecord)) return undefined;
-  return LIST_MERGE_KEYS.find((key) =>
-    items.every((item) => (item as Record<string, unknown>)[key] !== undefined),
-  );
+  if (items.length === 0) return undefined;
+  for (const item of items) if (!isRecord(item)) return undefined;
+  for (const key of LIST_MERGE_KEYS)
+    if (allHave(items as Record<string, unknown>[], key)) return key;
+  return undefined;
+}
+
+function allHave(items: readonly Record<string, unknown>[], key: string): boolean {
+  for (const item of items) if (item[key] === undefined) return false;
+  return true;
 }
 
 /** Key texts are built up to this many characters; longer ones are taken as all different. */
@@ -67,6 +73,7 @@ function goText(value: unknown, budget: number): string {
 
 /** Go's %v of a float64: shortest digits, with an exponent below 1e-4 and from 1e+06 on. */
 function goNumber(value: number): string {
+  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
   const [digits = "", exponent = "0"] = value.toExponential().split("e");
   const power = Number(exponent);
   if (power >= -4 && power < 6) return String(value);
@@ -90,29 +97,49 @@ export interface Collision {
  */
 export function listMergeCollisions(value: unknown, path: string): Collision[] {
   const found: Collision[] = [];
-  walk(value, path, found);
+  walk(value, [path], found);
   return found;
 }
 
-function walk(value: unknown, path: string, found: Collision[], depth = 0): void {
-  if (depth > WALK_DEPTH_LIMIT) return;
+/** `spec`, `rules`, 0 → `spec.rules[0]`. */
+function pathText(path: readonly (string | number)[]): string {
+  let text = "";
+  for (const segment of path) {
+    if (typeof segment === "number") text += `[${segment}]`;
+    else text += text === "" ? segment : `.${segment}`;
+  }
+  return text;
+}
+
+/**
+ * `path` holds the fields and indexes down to `value`, written out only for a collision: every
+ * mirror of every sync is walked, and most have none.
+ */
+function walk(value: unknown, path: (string | number)[], found: Collision[]): void {
+  if (path.length > WALK_DEPTH_LIMIT) return;
   if (isRecord(value)) {
-    for (const field of Object.keys(value))
-      walk(value[field], `${path}.${field}`, found, depth + 1);
+    for (const field in value) {
+      path.push(field);
+      walk(value[field], path, found);
+      path.pop();
+    }
     return;
   }
   if (!Array.isArray(value)) return;
   const key = listMergeKey(value);
   if (key === undefined) return;
   const firstOf = new Map<string, number>();
-  value.forEach((item, index) => {
-    const text = keyText((item as Record<string, unknown>)[key]);
+  for (let index = 0; index < value.length; index++) {
+    const item = value[index] as Record<string, unknown>;
+    const text = keyText(item[key]);
     const first = text === undefined ? undefined : firstOf.get(text);
     if (text !== undefined && first === undefined) firstOf.set(text, index);
     if (text !== undefined && first !== undefined)
-      found.push({ list: path, key, value: text, first, repeat: index });
-    walk(item, `${path}[${index}]`, found, depth + 1);
-  });
+      found.push({ list: pathText(path), key, value: text, first, repeat: index });
+    path.push(index);
+    walk(item, path, found);
+    path.pop();
+  }
 }
 
 /** `value` without the repeats of listMergeCollisions (the first item of each key value stays). */

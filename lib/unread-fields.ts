@@ -1,17 +1,18 @@
 // The fields of a hook request the engine never reads, left out before the body is parsed
 // (docs/design.md, Reading a request). Most of a request's bytes are in them: the API server's
 // managedFields, kubectl's last-applied-configuration annotation and the status of every object.
-// Parsing them would cost more time and memory than everything else the hook does, so the body is
-// filtered as its bytes arrive, and JSON.parse sees the rest. Only these are left out, only at
-// these places, found by following the JSON structure (never by searching for text, which a
-// tenant's object could contain):
+// Parsed, they would be most of a request's memory, so the body is filtered as its bytes arrive
+// and JSON.parse sees the rest (scanning costs about what it saves in parsing; README,
+// Development, has the figures). Only these are left out, only at these places, found by following
+// the JSON structure (never by searching for text, which a tenant's object could contain):
 //
 //   <object>.status                                  <object>: request.object or request.parent,
 //   <object>.metadata.managedFields                  or any object in a group of
 //   <object>.metadata.annotations[LAST_APPLIED]      request.attachments, .children or .related
 //
-// Everything else is kept byte for byte, so JSON.parse checks it as before. What is left out is
-// only checked for balanced brackets and strings.
+// Everything else is kept byte for byte (a left-out member takes one comma with it), so JSON.parse
+// checks it as before, and a body that is not JSON stays so. What is left out is only checked for
+// balanced brackets, strings and scalar characters.
 
 /** kubectl's copy of the applied manifest: never copied to a mirror, never read. */
 export const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
