@@ -390,6 +390,45 @@ describe("limits and failures never answer 200", () => {
     }
   });
 
+  test("a request aborted mid-body is the client's doing: never logged as a hook failure", async () => {
+    const lines: string[] = [];
+    const { promise: logged, resolve } = Promise.withResolvers<void>();
+    const logger = pino(
+      { level: "info" },
+      {
+        write: (line: string) => {
+          lines.push(line);
+          if (line.includes('"/sync"')) resolve();
+        },
+      },
+    );
+    const srv = await startApp({ logger });
+    try {
+      const body = Buffer.from(SYNC_TEXT);
+      const { req, reply } = startRequest(srv.port, "/sync", {
+        method: "POST",
+        agent: false,
+        body,
+        headers: { "content-type": "application/json" },
+      });
+      reply.catch(() => undefined);
+      req.on("error", () => undefined);
+      req.flushHeaders();
+      req.write(body.subarray(0, body.length / 2), () => req.destroy());
+      await within(logged, 5000, "the request's log line");
+      assert.ok(
+        lines.every((line) => !line.includes("hook failed")),
+        lines.join(""),
+      );
+      assert.ok(
+        lines.every((line) => !line.includes('"statusCode":500')),
+        lines.join(""),
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
   test("the 413 message for a chunked body states its size", {}, async () => {
     const srv = await startApp({ bodyLimit: "10kb" });
     try {
