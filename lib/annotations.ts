@@ -98,14 +98,23 @@ interface CacheNode {
  * entries and in the characters of the keys and values it holds (values are a tenant's to make
  * long): when full, it starts again.
  */
-class ParsedCache {
-  static readonly MAX_ENTRIES = 2000;
-  static readonly MAX_CHARS = 4 * 1024 * 1024;
+export class ParsedCache {
   /** What the maps of one key and value cost, counted as characters. */
   static readonly NODE_CHARS = 256;
   private root: CacheNode = {};
   private entries = 0;
   private chars = 0;
+
+  private readonly limits: { maxEntries: number; maxChars: number };
+
+  constructor(limits = { maxEntries: 2000, maxChars: 4 * 1024 * 1024 }) {
+    this.limits = limits;
+  }
+
+  /** Entries held, and the characters they are counted as. */
+  get size(): { entries: number; chars: number } {
+    return { entries: this.entries, chars: this.chars };
+  }
 
   get(annotations: Readonly<Record<string, string>>, ours: readonly string[]) {
     let node: CacheNode | undefined = this.root;
@@ -122,8 +131,9 @@ class ParsedCache {
       (sum, key) => sum + ParsedCache.NODE_CHARS + key.length + (annotations[key] as string).length,
       0,
     );
-    if (size > ParsedCache.MAX_CHARS) return;
-    if (this.entries >= ParsedCache.MAX_ENTRIES || this.chars + size > ParsedCache.MAX_CHARS) {
+    const { maxEntries, maxChars } = this.limits;
+    if (size > maxChars) return;
+    if (this.entries >= maxEntries || this.chars + size > maxChars) {
       this.root = {};
       this.entries = 0;
       this.chars = 0;

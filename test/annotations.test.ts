@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { isMirror, isSource, parseSkipList, parseSourceAnnotations } from "../lib/annotations.ts";
+import {
+  isMirror,
+  isSource,
+  ParsedCache,
+  parseSkipList,
+  parseSourceAnnotations,
+} from "../lib/annotations.ts";
 import { formatFieldError } from "../lib/errors.ts";
 import { PREFIX, service } from "./support/builders.ts";
 
@@ -208,4 +214,51 @@ describe("parseSkipList", () => {
       else assert.match(found.map(formatFieldError).join("; "), errors);
     });
   }
+});
+
+describe("the parsed-annotations cache", () => {
+  const to = (value: string) => ({ [`${PREFIX}replicate-to`]: value });
+  const OURS = [`${PREFIX}replicate-to`];
+  const parsedOf = (value: string) => parseSourceAnnotations(to(value));
+
+  test("finds a result by our keys and values; another value is a miss", () => {
+    const cache = new ParsedCache();
+    cache.set(to("a"), OURS, parsedOf("a"));
+    assert.equal(cache.get(to("a"), OURS), parsedOf("a"));
+    assert.equal(cache.get(to("b"), OURS), undefined);
+    assert.equal(cache.get({}, []), undefined, "no keys is its own entry");
+  });
+
+  test("when full in entries, it starts again with the new entry", () => {
+    const cache = new ParsedCache({ maxEntries: 3, maxChars: 1_000_000 });
+    for (const value of ["a", "b", "c"]) cache.set(to(value), OURS, parsedOf(value));
+    assert.equal(cache.size.entries, 3);
+    cache.set(to("d"), OURS, parsedOf("d"));
+    assert.equal(cache.size.entries, 1);
+    assert.equal(cache.get(to("a"), OURS), undefined);
+    assert.equal(cache.get(to("d"), OURS), parsedOf("d"));
+  });
+
+  test("when full in characters, it starts again; a value longer than the bound is not kept", () => {
+    const entryChars = ParsedCache.NODE_CHARS + OURS[0].length + 100;
+    const cache = new ParsedCache({ maxEntries: 100, maxChars: 2 * entryChars });
+    const long = (c: string) => c.repeat(100);
+    cache.set(to(long("a")), OURS, parsedOf(long("a")));
+    cache.set(to(long("b")), OURS, parsedOf(long("b")));
+    assert.deepEqual(cache.size, { entries: 2, chars: 2 * entryChars });
+    cache.set(to(long("c")), OURS, parsedOf(long("c")));
+    assert.deepEqual(cache.size, { entries: 1, chars: entryChars });
+    const huge = long("x").repeat(10);
+    cache.set(to(huge), OURS, parsedOf(huge));
+    assert.equal(cache.get(to(huge), OURS), undefined);
+    assert.deepEqual(cache.size, { entries: 1, chars: entryChars }, "nothing dropped for it");
+  });
+
+  test("parsing the same keys and values again, in any order, gives the cached result", () => {
+    const annotations = { ...to("feature-.*"), [`${PREFIX}host-template`]: "{{.Namespace}}" };
+    const reordered = Object.fromEntries(Object.entries(annotations).reverse());
+    const first = parseSourceAnnotations(annotations);
+    assert.equal(parseSourceAnnotations(reordered), first);
+    assert.equal(parseSourceAnnotations({ ...annotations, unrelated: "x" }), first);
+  });
 });
