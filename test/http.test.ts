@@ -13,9 +13,11 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import express from "express";
 import { pino } from "pino";
 import { buildRequest } from "../bench/workload.ts";
 import { type AppOptions, createApp } from "../hooks/app.ts";
+import { sendJson } from "../hooks/body.ts";
 import { parseConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
 import { PIECE_CHARS } from "../lib/json-pieces.ts";
@@ -366,6 +368,45 @@ describe("hook server in-process (createApp on loopback)", () => {
       assert.equal(/hook="(healthz|readyz|metrics)"/.test(text), false);
     } finally {
       await own.close();
+    }
+  });
+});
+
+describe("an answer in pieces", () => {
+  test("is built no further once the client goes away", async () => {
+    // 20,000 items of 1 kB: far more than the socket's buffers take before the writer waits.
+    const ITEMS = 20_000;
+    let built = 0;
+    const item = {
+      toJSON() {
+        built++;
+        return { pad: "x".repeat(1000) };
+      },
+    };
+    const closed = Promise.withResolvers<void>();
+    const app = express();
+    app.get("/answer", (_req, res) => {
+      res.on("close", () => closed.resolve());
+      sendJson(res, { attachments: Array.from({ length: ITEMS }, () => item) });
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as { port: number };
+    try {
+      // The client reads the first bytes of the answer, then goes away.
+      const req = http.get({ host: "127.0.0.1", port, path: "/answer" }, (res) =>
+        res.once("data", () => req.destroy()),
+      );
+      req.on("error", () => {});
+      await within(closed.promise, 5000, "the server saw the client go");
+      const atClose = built;
+      // Another request on a new connection: by its answer the writer had every chance to go on.
+      assert.equal((await request(port, "/other")).status, 404);
+      assert.ok(atClose < ITEMS, `all ${ITEMS} items were built`);
+      assert.equal(built, atClose, "items were built after the client went away");
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
