@@ -217,8 +217,9 @@ describe("parseSkipList", () => {
 });
 
 describe("the parsed-annotations cache", () => {
-  const to = (value: string) => ({ [`${PREFIX}replicate-to`]: value });
-  const OURS = [`${PREFIX}replicate-to`];
+  const KEY = `${PREFIX}replicate-to`;
+  const to = (value: string) => ({ [KEY]: value });
+  const OURS = [KEY];
   const parsedOf = (value: string) => parseSourceAnnotations(to(value));
 
   test("finds a result by our keys and values; another value is a miss", () => {
@@ -240,7 +241,7 @@ describe("the parsed-annotations cache", () => {
   });
 
   test("when full in characters, it starts again; a value longer than the bound is not kept", () => {
-    const entryChars = ParsedCache.NODE_CHARS + OURS[0].length + 100;
+    const entryChars = ParsedCache.NODE_CHARS + KEY.length + 100;
     const cache = new ParsedCache({ maxEntries: 100, maxChars: 2 * entryChars });
     const long = (c: string) => c.repeat(100);
     cache.set(to(long("a")), OURS, parsedOf(long("a")));

@@ -13,7 +13,10 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
+  /** The answer as UTF-8 text; empty with `countOnly`. */
   text: string;
+  /** The answer's length in bytes. */
+  bytes: number;
 }
 
 export interface RequestOptions {
@@ -28,6 +31,8 @@ export interface RequestOptions {
   tls?: { ca?: string; insecure?: boolean };
   /** Fails the request when the socket is idle this long; default: no limit. */
   timeoutMs?: number;
+  /** Counts the answer's bytes without keeping or decoding them (the bench times the server). */
+  countOnly?: boolean;
 }
 
 /** Ports this process handed out already: a port just closed can be handed out again. */
@@ -81,12 +86,17 @@ export function startRequest(
   const options = nodeOptions(port, path, opts);
   const req = (opts.tls ? https : http).request(options, (res) => {
     const chunks: Buffer[] = [];
-    res.on("data", (c: Buffer) => chunks.push(c));
+    let bytes = 0;
+    res.on("data", (c: Buffer) => {
+      bytes += c.length;
+      if (!opts.countOnly) chunks.push(c);
+    });
     res.on("end", () =>
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,
         text: Buffer.concat(chunks).toString("utf8"),
+        bytes,
       }),
     );
     res.on("error", reject);
@@ -117,7 +127,7 @@ export async function request(
   return reply;
 }
 
-/** POST of a JSON body (a string is sent as it is). */
+/** POST of a JSON body (a string or Buffer is sent as it is). */
 export function postJson(
   port: number,
   path: string,
@@ -126,7 +136,7 @@ export function postJson(
 ): Promise<Reply> {
   return request(port, path, {
     method: "POST",
-    body: typeof body === "string" ? body : JSON.stringify(body),
+    body: typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     ...opts,
     headers: { "content-type": "application/json", ...opts.headers },
   });
