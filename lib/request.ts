@@ -95,7 +95,8 @@ const syncSchema = z.looseObject({
   parent: kubeObject.optional(),
   finalizing: z.boolean().optional(),
 });
-const syncMapsSchema = z.looseObject({
+/** Exported for the test that the check by hand (isObjectMapOrAbsent) never accepts more. */
+export const syncMapsSchema = z.looseObject({
   attachments: objectMap.nullish(),
   children: objectMap.nullish(),
   related: objectMap.nullish(),
@@ -155,7 +156,8 @@ function isKubeObject(value: unknown): value is KubeObject {
   );
 }
 
-function isObjectMapOrAbsent(value: unknown): boolean {
+/** Exported for the test that it never accepts what syncMapsSchema rejects or would change. */
+export function isObjectMapOrAbsent(value: unknown): boolean {
   if (value === undefined) return true;
   if (!isRecord(value)) return false;
   for (const key in value) {
