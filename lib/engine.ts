@@ -71,8 +71,9 @@ export function computeSync(input: SyncInput, config: Config): SyncOutcome {
   if (!isEligibleNamespace(targetName, config)) return ineligibleOutcome();
   const { target, issues: skipIssues } = targetOf(input, config);
   const decisions = decideAll(candidateSources(input, config), target);
-  const companions = companionsOf(decisions, target);
-  const desired = [...decisions.flatMap(desiredOf), ...companions.desired];
+  const mirrors = mirrorsOf(decisions);
+  const companions = companionsOf(decisions, mirrors, target);
+  const desired = [...mirrors, ...companions.desired];
   // While any source is invalid, existing companions are kept: the kept mirrors may rely on them.
   const wanted = decisions.some((d) => d.invalid)
     ? keepObservedCompanions(desired, target)
@@ -206,7 +207,7 @@ function isSelectedSource(object: KubeObject, config: Config): boolean {
 
 interface Decision {
   /** The mirror kept or made, if any. */
-  mirror?: { kind: DeclaredKind; object: KubeObject; from: SourceRef } | undefined;
+  mirror?: Desired | undefined;
   /** Companions the mirror needs beside it. */
   companions: readonly KubeObject[];
   candidate: Candidate;
@@ -216,6 +217,9 @@ interface Decision {
   invalid: boolean;
   issues: Issue[];
 }
+
+/** The companions of most decisions: one array for all, never written. */
+const NO_COMPANIONS: readonly KubeObject[] = [];
 
 /** Who claimed each name of a declared kind first. */
 class Claims {
@@ -277,7 +281,7 @@ function notTargeted(candidate: Candidate): Decision {
 }
 
 function withheld(candidate: Candidate, claims: boolean, issues: Issue[]): Decision {
-  return { companions: [], candidate, claims, invalid: false, issues };
+  return { companions: NO_COMPANIONS, candidate, claims, invalid: false, issues };
 }
 
 /**
@@ -301,18 +305,15 @@ function keepExistingMirror(
   const message = `${keep ? "existing mirror kept unchanged" : "no mirror created"}: ${errors.map(formatFieldError).join("; ")}`;
   const mirror =
     keep && existing !== undefined
-      ? {
+      ? desiredObject(
           kind,
-          object: kind.module.rebuild(existing, {
-            namespace: target.name,
-            apiVersion: kind.apiVersion,
-          }),
+          kind.module.rebuild(existing, { namespace: target.name, apiVersion: kind.apiVersion }),
           from,
-        }
+        )
       : undefined;
   return {
     mirror,
-    companions: [],
+    companions: NO_COMPANIONS,
     candidate,
     claims: keep,
     invalid: true,
@@ -401,8 +402,8 @@ function mirrored(
   const merged = mergeSafe(result.mirror);
   issues.push(...merged.remarks.map((r) => issueOf(candidate, r.reason, r.message)));
   return {
-    mirror: { kind, object: merged.mirror, from },
-    companions: result.companions ?? [],
+    mirror: desiredObject(kind, merged.mirror, from),
+    companions: result.companions ?? NO_COMPANIONS,
     candidate,
     claims: true,
     invalid: false,
@@ -445,23 +446,33 @@ function hostServedBySource(
 // Stage 4: companions (objects a mirror needs beside it), merged by name and checked for conflicts
 // like mirrors.
 
+/** An object of the answer: a mirror or a companion. */
 interface Desired {
   kind: DeclaredKind;
   object: KubeObject;
+  /** objectKey(object), made once: merging, ordering and status all look objects up by it. */
+  key: string;
   /** The source, for reports; undefined for a kept companion. */
   from?: SourceRef | undefined;
 }
 
-function desiredOf(decision: Decision): Desired[] {
-  return decision.mirror === undefined ? [] : [decision.mirror];
+function desiredObject(kind: DeclaredKind, object: KubeObject, from?: SourceRef): Desired {
+  return { kind, object, key: objectKey(object), from };
+}
+
+function mirrorsOf(decisions: readonly Decision[]): Desired[] {
+  const mirrors: Desired[] = [];
+  for (const { mirror } of decisions) if (mirror !== undefined) mirrors.push(mirror);
+  return mirrors;
 }
 
 function companionsOf(
   decisions: readonly Decision[],
+  mirrors: readonly Desired[],
   target: Target,
 ): { desired: Desired[]; issues: Issue[] } {
   const requested = requestedCompanions(decisions, declaredInRole(target.input.kinds, "companion"));
-  const desiredKeys = new Set(decisions.flatMap(desiredOf).map((d) => objectKey(d.object)));
+  const desiredKeys = new Set(mirrors.map((d) => d.key));
   const desired: Desired[] = [];
   const issues: Issue[] = [];
   for (const { object, from } of requested.values()) {
@@ -480,8 +491,9 @@ function companionsOf(
       });
       continue;
     }
-    desiredKeys.add(objectKey(object));
-    desired.push({ kind, object });
+    const companion = desiredObject(kind, object);
+    desiredKeys.add(companion.key);
+    desired.push(companion);
   }
   return { desired, issues };
 }
@@ -513,10 +525,10 @@ function keepObservedCompanions(desired: readonly Desired[], target: Target): De
       const namespace = observed.metadata.namespace ?? target.name;
       const kept = kind.module.rebuild(observed, { namespace, apiVersion: kind.apiVersion });
       const key = objectKey(observed);
-      const same = out.findIndex((d) => objectKey(d.object) === key);
+      const same = out.findIndex((d) => d.key === key);
       const wanted = out[same];
       // A companion still wanted by valid mirrors keeps what the kept mirrors relied on too.
-      if (wanted === undefined) out.push({ kind, object: kept });
+      if (wanted === undefined) out.push(desiredObject(kind, kept));
       else out[same] = { ...wanted, object: kind.module.mergeCompanions(wanted.object, kept) };
     }
   }
@@ -599,10 +611,7 @@ function answer(
   const { input } = target;
   const mirrors = mirrorCounts(input.kinds, desired);
   const status = buildStatus(issues);
-  const attachments = desired
-    .map((d) => ({ key: objectKey(d.object), object: d.object }))
-    .sort((a, b) => compareStrings(a.key, b.key))
-    .map((d) => d.object);
+  const attachments = desired.toSorted((a, b) => compareStrings(a.key, b.key)).map((d) => d.object);
   return {
     response: {
       ...namespaceMetadata({

@@ -95,9 +95,12 @@ export type KindModule = SourceKind | CompanionKind;
  */
 const routesByObject = new WeakMap<KubeObject, readonly Route[]>();
 
+/** What kinds that do not route traffic serve: one array for all, never written. */
+const NO_ROUTES: readonly Route[] = [];
+
 /** The hosts and paths `object` serves, or none for kinds that do not route traffic. */
 export function routesOf(module: KindModule, object: KubeObject): readonly Route[] {
-  if (module.role !== "source" || module.routes === undefined) return [];
+  if (module.role !== "source" || module.routes === undefined) return NO_ROUTES;
   let routes = routesByObject.get(object);
   if (routes === undefined) {
     routes = module.routes(object);
