@@ -15,15 +15,10 @@ import { before, describe, test } from "node:test";
 import { Annotation, State } from "../../lib/constants.ts";
 import { PIECE_CHARS } from "../../lib/json-pieces.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
+import * as build from "../support/builders.ts";
 import { MANAGED_BY, REPLICATE_TO, SKIP } from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
-import {
-  apiRequestCounts,
-  type ControlPlane,
-  controlPlaneForTests,
-  requestsBetween,
-  writesOf,
-} from "./control-plane.ts";
+import { apiRequestCounts, type ControlPlane, requestsBetween, writesOf } from "./control-plane.ts";
 import {
   applyExampleSources,
   type NamespaceOutputs,
@@ -35,14 +30,14 @@ import { type HookServer, hookCalls, startHookServer } from "./hook-server.ts";
 import {
   buildSyncRequest,
   type Json,
-  KubeClient,
+  type KubeClient,
   type KubeObject,
   ownedBy,
   resourcePath,
 } from "./kube.ts";
 import { type Metacontroller, startMetacontroller } from "./metacontroller.ts";
-import { branchConfig, SUITE_METACONTROLLER, startMirroring } from "./mirroring.ts";
-import { API, isMirror, type Kind, pathOf, portOf, suiteObjects } from "./objects.ts";
+import { mirroringSuite, SUITE_METACONTROLLER } from "./mirroring.ts";
+import { API, isMirror, type Kind, pathOf, portOf } from "./objects.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -72,51 +67,33 @@ let metacontroller: Metacontroller;
 let controller: KubeObject;
 let configFile: string;
 
-const { kubectl } = controlPlaneForTests(async (plane) => {
-  cp = plane;
-  client = new KubeClient(plane);
-  ({ configFile, hook, metacontroller, controller } = await startMirroring(plane, {
-    config: branchConfig(["develop", ...SCENARIO_SOURCES]),
-    namespaces: SCENARIO_SOURCES,
-  }));
+const { kubectl, create, patch, remove, getMaybe, mirrorIn, goneFrom } = mirroringSuite({
+  sources: SCENARIO_SOURCES,
+  convergeMs: CONVERGE_MS,
+  started: (suite) => ({ cp, client, configFile, hook, metacontroller, controller } = suite),
+  watch: () => [metacontroller.process],
 });
 
 // ---------------------------------------------------------------------------------------------
-// Objects
-
-const { created, patch, remove, getMaybe, mirrorIn, goneFrom } = suiteObjects({
-  client: () => client,
-  convergeMs: CONVERGE_MS,
-  watch: () => [metacontroller.process],
-});
+// Objects, from the shared builders (test/support/builders.ts), with what each scenario varies.
 
 function createNamespace(
   name: string,
   labels: Record<string, string> = {},
   annotations: Record<string, string> = {},
 ): Promise<KubeObject> {
-  return created(resourcePath("v1", "namespaces"), {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: { name, labels, annotations },
-  });
+  return create(build.namespace(name, { labels, annotations }));
 }
 
 function sourceService(
   namespace: string,
   name: string,
   annotations: Record<string, string>,
-  port = 80,
+  port?: number,
 ): Promise<KubeObject> {
-  return created(pathOf("Service", namespace), {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name, namespace, annotations },
-    spec: {
-      selector: { app: name },
-      ports: [{ name: "http", port, targetPort: 8080, protocol: "TCP" }],
-    },
-  });
+  // The builder's default port is 80, to target port 8080; another port targets itself.
+  const ports = port === undefined ? {} : { port };
+  return create(build.service(name, { namespace, annotations, ...ports }));
 }
 
 function sourceIngress(
@@ -125,27 +102,7 @@ function sourceIngress(
   annotations: Record<string, string>,
   host: string,
 ): Promise<KubeObject> {
-  return created(pathOf("Ingress", namespace), {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "Ingress",
-    metadata: { name, namespace, annotations },
-    spec: { rules: [ingressRule(host)] },
-  });
-}
-
-function ingressRule(host: string) {
-  return {
-    host,
-    http: {
-      paths: [
-        {
-          path: "/",
-          pathType: "Prefix",
-          backend: { service: { name: "api", port: { number: 80 } } },
-        },
-      ],
-    },
-  };
+  return create(build.ingress(name, { namespace, annotations, hosts: [host] }));
 }
 
 /** Waits until the namespace's state label, hosts and status annotations satisfy `ok`. */
@@ -397,7 +354,7 @@ describe("Metacontroller applies the hook's answers", () => {
     TEST_TIMEOUT,
     async () => {
       const targets = ["upd-a", "upd-b"];
-      await sourceService("upd-src", "api", { [REPLICATE_TO]: "upd-.*" }, 80);
+      await sourceService("upd-src", "api", { [REPLICATE_TO]: "upd-.*" });
       await sourceIngress(
         "upd-src",
         "web",
@@ -414,7 +371,7 @@ describe("Metacontroller applies the hook's answers", () => {
         spec: { ports: [{ name: "http", port: 81, targetPort: 8080, protocol: "TCP" }] },
       });
       await patch(pathOf("Ingress", "upd-src", "web"), {
-        spec: { rules: [ingressRule("shop.upd-src.example.com")] },
+        spec: build.ingress("web", { hosts: ["shop.upd-src.example.com"] }).spec,
       });
       for (const ns of targets) {
         const svc = await mirrorIn("Service", ns, "api", (s) => portOf(s) === 81);
@@ -479,18 +436,10 @@ describe("Metacontroller applies the hook's answers", () => {
       await sourceService("con-src", "api", selector);
       await sourceIngress("con-src", "web", selector, "web.con-src.example.com");
       await createNamespace("con-a");
-      const ownService = await created(pathOf("Service", "con-a"), {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "api", namespace: "con-a" },
-        spec: { selector: { app: "api" }, ports: [{ port: 80 }] },
-      });
-      const ownIngress = await created(pathOf("Ingress", "con-a"), {
-        apiVersion: "networking.k8s.io/v1",
-        kind: "Ingress",
-        metadata: { name: "web", namespace: "con-a" },
-        spec: { rules: [ingressRule("own.con-a.example.com")] },
-      });
+      const ownService = await create(build.service("api", { namespace: "con-a" }));
+      const ownIngress = await create(
+        build.ingress("web", { namespace: "con-a", hosts: ["own.con-a.example.com"] }),
+      );
 
       await patch(resourcePath("v1", "namespaces", undefined, "con-a"), {
         metadata: { labels: { "e2e.example.com/con": "yes" } },

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { dump } from "js-yaml";
-import { applyCRDs, type ControlPlane } from "./control-plane.ts";
+import { applyCRDs, type ControlPlane, controlPlaneForTests } from "./control-plane.ts";
 import { type HookServer, startHookServer } from "./hook-server.ts";
 import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
 import {
@@ -15,6 +15,8 @@ import {
   type Metacontroller,
   startMetacontroller,
 } from "./metacontroller.ts";
+import { suiteObjects } from "./objects.ts";
+import type { ManagedProcess } from "./processes.ts";
 
 export interface MirroringOptions {
   /** The hook's configuration, written to hook-config.yaml in the control plane's directory. */
@@ -76,4 +78,47 @@ export async function startMirroring(cp: ControlPlane, opts: MirroringOptions): 
     assert.equal(r.status, 201, `create namespace ${name}: ${JSON.stringify(r.body)}`);
   }
   return { configFile, hook, metacontroller, controller };
+}
+
+/** What runs for an end-to-end suite: its control plane, a client of it, and the product. */
+export interface StartedSuite extends Mirroring {
+  cp: ControlPlane;
+  client: KubeClient;
+}
+
+export interface MirroringSuiteOptions {
+  /** Source namespaces besides `develop`, created before the tests. */
+  sources: readonly string[];
+  /** How long a mirror may take to appear or go. */
+  convergeMs: number;
+  /** Receives what runs, before the suite's tests. */
+  started: (suite: StartedSuite) => void;
+  /** The processes whose death fails a wait at once (a suite may restart Metacontroller). */
+  watch: () => readonly ManagedProcess[];
+}
+
+/**
+ * An end-to-end suite of the product: before its tests, a control plane of its own with the hook
+ * mirroring from `develop` and `sources` (branchConfig). Returns kubectl and the suite's requests
+ * and waits (objects.ts).
+ */
+export function mirroringSuite(opts: MirroringSuiteOptions) {
+  let client: KubeClient | undefined;
+  const { kubectl } = controlPlaneForTests(async (cp) => {
+    client = new KubeClient(cp);
+    const mirroring = await startMirroring(cp, {
+      config: branchConfig(["develop", ...opts.sources]),
+      namespaces: opts.sources,
+    });
+    opts.started({ cp, client, ...mirroring });
+  });
+  const objects = suiteObjects({
+    client: () => {
+      assert.ok(client, "the suite's control plane did not start");
+      return client;
+    },
+    convergeMs: opts.convergeMs,
+    watch: opts.watch,
+  });
+  return { kubectl, ...objects };
 }

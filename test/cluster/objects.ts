@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../../lib/constants.ts";
-import { type KubeClient, type KubeObject, resourcePath } from "./kube.ts";
+import { manifest } from "../support/builders.ts";
+import { type KubeClient, type KubeObject, kindOf, resourcePath } from "./kube.ts";
 import { type ManagedProcess, waitFor } from "./processes.ts";
 
 export type Kind = "Service" | "Ingress";
@@ -39,6 +40,13 @@ export function suiteObjects({ client, convergeMs, watch }: SuiteAccess) {
     const r = await client().request("POST", apiPath, obj);
     assert.equal(r.status, 201, `POST ${apiPath}: ${JSON.stringify(r.body)}`);
     return r.body as unknown as KubeObject;
+  }
+
+  /** Creates an object from the shared builders (test/support/builders.ts), as a client would. */
+  function create(built: KubeObject): Promise<KubeObject> {
+    const resource = built.kind === "Namespace" ? "namespaces" : kindOf(built.kind).resource;
+    const path = resourcePath(built.apiVersion, resource, built.metadata.namespace);
+    return created(path, manifest(built));
   }
 
   async function patch(apiPath: string, mergePatch: unknown): Promise<KubeObject> {
@@ -86,5 +94,5 @@ export function suiteObjects({ client, convergeMs, watch }: SuiteAccess) {
     );
   }
 
-  return { created, patch, remove, getMaybe, mirrorIn, goneFrom };
+  return { created, create, patch, remove, getMaybe, mirrorIn, goneFrom };
 }

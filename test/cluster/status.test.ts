@@ -15,19 +15,19 @@ import { before, describe, test } from "node:test";
 import { dump } from "js-yaml";
 import { Annotation, Label, Reason, State } from "../../lib/constants.ts";
 import type { StatusEntry } from "../../lib/status.ts";
+import * as build from "../support/builders.ts";
 import {
   apiRequestCounts,
   type ControlPlane,
-  controlPlaneForTests,
   requestsBetween,
   runKubectl,
   writesOf,
 } from "./control-plane.ts";
 import { type HookServer, hookCalls } from "./hook-server.ts";
-import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
+import { type KubeClient, type KubeObject, resourcePath } from "./kube.ts";
 import type { Metacontroller } from "./metacontroller.ts";
-import { branchConfig, startMirroring } from "./mirroring.ts";
-import { isMirror, type Kind, pathOf, portOf, suiteObjects } from "./objects.ts";
+import { mirroringSuite } from "./mirroring.ts";
+import { isMirror, type Kind, pathOf, portOf } from "./objects.ts";
 import { waitFor } from "./processes.ts";
 
 /** Generous: a loaded 2-core machine runs the API server, etcd, Metacontroller and the hook. */
@@ -49,77 +49,37 @@ let client: KubeClient;
 let hook: HookServer;
 let metacontroller: Metacontroller;
 
-const { kubectl } = controlPlaneForTests(async (plane) => {
-  cp = plane;
-  client = new KubeClient(plane);
-  ({ hook, metacontroller } = await startMirroring(plane, {
-    config: branchConfig(["develop", ...SCENARIO_SOURCES]),
-    namespaces: SCENARIO_SOURCES,
-  }));
-});
-
-// ---------------------------------------------------------------------------------------------
-// Objects
-
-const { created, patch, remove, getMaybe, mirrorIn, goneFrom } = suiteObjects({
-  client: () => client,
+const { kubectl, create, patch, remove, getMaybe, mirrorIn, goneFrom } = mirroringSuite({
+  sources: SCENARIO_SOURCES,
   convergeMs: CONVERGE_MS,
+  started: (suite) => ({ cp, client, hook, metacontroller } = suite),
   watch: () => [metacontroller.process],
 });
 
+// ---------------------------------------------------------------------------------------------
+// Objects, from the shared builders (test/support/builders.ts). A source targets the branches of
+// its own scenario: `dg-src` mirrors into `dg-*`.
+
 const namespacePath = (name: string) => resourcePath("v1", "namespaces", undefined, name);
 
+const toScenario = (namespace: string) => ({
+  [Annotation.replicateTo]: `${namespace.split("-")[0]}-.*`,
+});
+
 function createNamespace(name: string): Promise<KubeObject> {
-  return created(resourcePath("v1", "namespaces"), {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: { name },
-  });
+  return create(build.namespace(name));
 }
 
-function sourceService(namespace: string, name: string, port = 80): Promise<KubeObject> {
-  return created(pathOf("Service", namespace), {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: {
-      name,
-      namespace,
-      annotations: { [Annotation.replicateTo]: `${namespace.split("-")[0]}-.*` },
-    },
-    spec: {
-      selector: { app: name },
-      ports: [{ name: "http", port, targetPort: 8080, protocol: "TCP" }],
-    },
-  });
+function sourceService(namespace: string, name: string, port?: number): Promise<KubeObject> {
+  // The builder's default port is 80, to target port 8080; another port targets itself.
+  const ports = port === undefined ? {} : { port };
+  return create(build.service(name, { namespace, annotations: toScenario(namespace), ...ports }));
 }
 
 /** An Ingress source serving `host` (in the source namespace's domain). */
 function sourceIngress(namespace: string, name: string, host: string): Promise<KubeObject> {
-  return created(pathOf("Ingress", namespace), {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "Ingress",
-    metadata: {
-      name,
-      namespace,
-      annotations: { [Annotation.replicateTo]: `${namespace.split("-")[0]}-.*` },
-    },
-    spec: {
-      rules: [
-        {
-          host,
-          http: {
-            paths: [
-              {
-                path: "/",
-                pathType: "Prefix",
-                backend: { service: { name: "api", port: { number: 80 } } },
-              },
-            ],
-          },
-        },
-      ],
-    },
-  });
+  const annotations = toScenario(namespace);
+  return create(build.ingress(name, { namespace, annotations, hosts: [host] }));
 }
 
 const stateOf = (ns: KubeObject) => ns.metadata.labels?.[Label.state];
@@ -395,12 +355,7 @@ describe("the namespace status Metacontroller writes from the hook's answers", (
       await sourceService("dg-src", "api");
       await createNamespace("dg-a");
       await namespaceWhen("dg-a", State.Synced, (n) => stateOf(n) === State.Synced);
-      const own = await created(pathOf("Service", "dg-a"), {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "cache", namespace: "dg-a" },
-        spec: { selector: { app: "cache" }, ports: [{ port: 6379 }] },
-      });
+      const own = await create(build.service("cache", { namespace: "dg-a", port: 6379 }));
 
       await sourceService("dg-src", "cache", 6379);
       const degraded = await namespaceWhen(

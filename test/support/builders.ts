@@ -157,6 +157,20 @@ export function object(
   return { apiVersion, kind, metadata, ...fields };
 }
 
+/**
+ * `built` as a client writes it, for the cluster tests: without what the API server sets (uid,
+ * resourceVersion, creationTimestamp, status) or allocates (a Service's cluster IP).
+ */
+export function manifest(built: KubeObject): KubeObject {
+  const out = structuredClone(built);
+  delete out.status;
+  delete out.metadata.uid;
+  delete out.metadata.resourceVersion;
+  delete out.metadata.creationTimestamp;
+  if (typeof out.spec === "object" && out.spec !== null) delete (out.spec as Json).clusterIP;
+  return out;
+}
+
 /** Annotations that make an object a source for every `feature-*` namespace. */
 export const toFeatures = { [REPLICATE_TO]: "feature-.*" };
 
