@@ -28,27 +28,17 @@ const service = (name: string): KubeObject => ({
 const observedAll = (objects: KubeObject[]): ObjectMap => ({
   "Service.v1": Object.fromEntries(objects.map((o) => [`feature-x/${o.metadata.name}`, o])),
 });
-const conflict: Issue = {
-  reason: Reason.Conflict,
+/** An issue about the Service `name` of develop. */
+const serviceIssue = (reason: Reason, name: string, message: string): Issue => ({
+  reason,
   kind: "Service",
-  name: "db",
-  source: { namespace: "develop", name: "db" },
-  message: "exists",
-};
-const invalid: Issue = {
-  reason: Reason.InvalidAnnotation,
-  kind: "Service",
-  name: "web",
-  source: { namespace: "develop", name: "web" },
-  message: "bad",
-};
-const skipped: Issue = {
-  reason: Reason.Skipped,
-  kind: "Service",
-  name: "api",
-  source: { namespace: "develop", name: "api" },
-  message: "skip",
-};
+  name,
+  source: { namespace: "develop", name },
+  message,
+});
+const conflict = serviceIssue(Reason.Conflict, "db", "exists");
+const invalid = serviceIssue(Reason.InvalidAnnotation, "web", "bad");
+const skipped = serviceIssue(Reason.Skipped, "api", "skip");
 
 /** Metacontroller's update of the parent: true when the namespace would be written. */
 function writes(
