@@ -20,6 +20,7 @@ import { readFile } from "node:fs/promises";
 import { before, describe, test } from "node:test";
 import { MANAGED_BY_VALUE, State } from "../../lib/constants.ts";
 import type { NamespaceStatus } from "../../lib/status.ts";
+import * as build from "../support/builders.ts";
 import {
   assertNoSecretData,
   LOCAL_BACKENDS,
@@ -34,7 +35,7 @@ import { ensureRouteCRDs } from "./build.ts";
 import { controlPlaneForTests } from "./control-plane.ts";
 import { type NamespaceOutputs, outputsSettle, parseStatus } from "./hook-requests.ts";
 import type { HookServer } from "./hook-server.ts";
-import { type Json, KubeClient, type KubeObject, resourcePath } from "./kube.ts";
+import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
 import type { Metacontroller } from "./metacontroller.ts";
 import { startMirroring } from "./mirroring.ts";
 import { type ManagedProcess, waitFor } from "./processes.ts";
@@ -76,25 +77,24 @@ const RESOURCES: Record<string, string> = {
   HTTPRoute: "httproutes",
 };
 
+/** A Service from the shared builders, on port 8080 (the route's backend port). */
 function serviceObject(namespace: string, name: string, annotations: Record<string, string> = {}) {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name, namespace, annotations },
-    spec: { selector: { app: name }, ports: [{ name: "http", port: 8080 }] },
-  };
+  return build.service(name, { namespace, annotations, port: 8080 });
 }
 
-async function create(obj: Record<string, Json>): Promise<void> {
-  const o = obj as unknown as KubeObject;
-  const resource = RESOURCES[o.kind];
-  assert.ok(resource, `no resource for ${o.kind}`);
+/**
+ * Creates `obj`, from the shared builders (test/support/builders.ts), or written out for kinds they
+ * do not make, as a client writes it.
+ */
+async function create(obj: KubeObject): Promise<void> {
+  const resource = RESOURCES[obj.kind];
+  assert.ok(resource, `no resource for ${obj.kind}`);
   const r = await client.request(
     "POST",
-    resourcePath(o.apiVersion, resource, o.metadata.namespace),
-    obj,
+    resourcePath(obj.apiVersion, resource, obj.metadata.namespace),
+    build.manifest(obj),
   );
-  assert.equal(r.status, 201, `create ${o.kind} ${o.metadata.name}: ${JSON.stringify(r.body)}`);
+  assert.equal(r.status, 201, `create ${obj.kind} ${obj.metadata.name}: ${JSON.stringify(r.body)}`);
 }
 
 async function tryGet(apiPath: string): Promise<KubeObject | undefined> {
@@ -291,47 +291,30 @@ describe("the wildcard TLS Secret reaches the branch (tls-secrets component)", (
 
   before(async () => {
     [tls, renewed] = await Promise.all([makeTestCertificate(), makeTestCertificate()]);
-    await create({
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "wildcard-tls", namespace: SOURCE, annotations: toFeatures },
-      type: "kubernetes.io/tls",
-      data: {
-        "tls.crt": tls["tls.crt"],
-        "tls.key": tls["tls.key"],
-        "extra.pem": extraData.encoded,
-      },
-    });
-    await create({
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "db-password", namespace: SOURCE, annotations: toFeatures },
-      type: "Opaque",
-      data: { password: opaqueData.encoded },
-    });
-    await create({
-      apiVersion: "networking.k8s.io/v1",
-      kind: "Ingress",
-      metadata: { name: "web", namespace: SOURCE, annotations: toFeatures },
-      spec: {
-        rules: [
-          {
-            // Not the HTTPRoute's host: two mirrors serving one host would be a HostCollision.
-            host: "secure.develop.example.com",
-            http: {
-              paths: [
-                {
-                  path: "/",
-                  pathType: "Prefix",
-                  backend: { service: { name: "web", port: { number: 8080 } } },
-                },
-              ],
-            },
-          },
-        ],
-        tls: [{ hosts: ["secure.develop.example.com"], secretName: "wildcard-tls" }],
-      },
-    });
+    const tlsData = { "tls.crt": tls["tls.crt"], "tls.key": tls["tls.key"] };
+    const sourced = { annotations: toFeatures };
+    await create(
+      build.secret(
+        SOURCE,
+        "wildcard-tls",
+        "kubernetes.io/tls",
+        { ...tlsData, "extra.pem": extraData.encoded },
+        sourced,
+      ),
+    );
+    await create(
+      build.secret(SOURCE, "db-password", "Opaque", { password: opaqueData.encoded }, sourced),
+    );
+    // Not the HTTPRoute's host: two mirrors serving one host would be a HostCollision.
+    const host = "secure.develop.example.com";
+    await create(
+      build.ingress("web", {
+        ...sourced,
+        namespace: SOURCE,
+        hosts: [host],
+        tls: [{ hosts: [host], secretName: "wildcard-tls" }],
+      }),
+    );
   });
 
   test(
@@ -394,18 +377,9 @@ describe("the wildcard TLS Secret reaches the branch (tls-secrets component)", (
     async () => {
       const other = "feature-own-cert";
       // The namespace skips the Secret until its own exists: else the mirror could come first.
-      await create({
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: other, annotations: { [SKIP]: "Secret/wildcard-tls" } },
-      });
-      await create({
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: "wildcard-tls", namespace: other },
-        type: "kubernetes.io/tls",
-        data: { "tls.crt": renewed["tls.crt"], "tls.key": renewed["tls.key"] },
-      });
+      await create(build.namespace(other, { annotations: { [SKIP]: "Secret/wildcard-tls" } }));
+      const ownData = { "tls.crt": renewed["tls.crt"], "tls.key": renewed["tls.key"] };
+      await create(build.secret(other, "wildcard-tls", "kubernetes.io/tls", ownData));
       const unskip = await kubectl("annotate", "ns", other, `${SKIP}-`);
       assert.equal(unskip.code, 0, unskip.stderr);
       const outputs = await outputsIn(

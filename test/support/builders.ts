@@ -244,12 +244,16 @@ export function service(name: string, opts: ObjectOptions & { port?: number } = 
   };
 }
 
-/** An Ingress with one rule per host, each routing `/` to Service `web`. */
+/** An Ingress with one rule per host, each routing `/` to Service `web`; `tls` as given. */
 export function ingress(
   name: string,
-  opts: ObjectOptions & { hosts?: readonly string[] } = {},
+  opts: ObjectOptions & {
+    hosts?: readonly string[];
+    tls?: readonly { hosts: readonly string[]; secretName: string }[];
+  } = {},
 ): KubeObject {
   const hosts = opts.hosts ?? [`${SOURCE_NAMESPACE}.example.com`];
+  const tls = opts.tls === undefined ? {} : { tls: opts.tls };
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
@@ -268,6 +272,7 @@ export function ingress(
           ],
         },
       })),
+      ...tls,
     },
     status: { loadBalancer: {} },
   };
