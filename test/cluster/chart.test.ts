@@ -33,6 +33,7 @@ import {
   MANAGED_BY_VALUE,
   State,
 } from "../../lib/constants.ts";
+import * as build from "../support/builders.ts";
 import { REPLICATE_TO } from "../support/builders.ts";
 import { ensureHelm, type HelmMajor, REPO_ROOT } from "./build.ts";
 import { controlPlaneForTests, runKubectl } from "./control-plane.ts";
@@ -652,40 +653,19 @@ describe("helm install: the running product, as kubectl apply -k gives it", () =
     }
     const annotations = { [REPLICATE_TO]: "helm-.*" };
     const sources = [
-      {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "api", namespace: SOURCE, annotations },
-        spec: { selector: { app: "api" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-      },
-      {
-        apiVersion: "networking.k8s.io/v1",
-        kind: "Ingress",
-        metadata: { name: "web", namespace: SOURCE, annotations },
-        spec: {
-          rules: [
-            {
-              host: `web.${SOURCE}.example.com`,
-              http: {
-                paths: [
-                  {
-                    path: "/",
-                    pathType: "Prefix",
-                    backend: { service: { name: "api", port: { number: 80 } } },
-                  },
-                ],
-              },
-            },
-          ],
-        },
-      },
+      build.service("api", { namespace: SOURCE, annotations }),
+      build.ingress("web", {
+        namespace: SOURCE,
+        annotations,
+        hosts: [`web.${SOURCE}.example.com`],
+      }),
     ];
     for (const source of sources) {
       const resource = source.kind === "Service" ? "services" : "ingresses";
       const r = await client.request(
         "POST",
         resourcePath(source.apiVersion, resource, SOURCE),
-        source,
+        build.manifest(source),
       );
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }

@@ -17,6 +17,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { load, loadAll } from "js-yaml";
 import { parseConfig } from "../../lib/config.ts";
+import * as build from "../support/builders.ts";
 import { REPO_ROOT } from "./build.ts";
 import { controlPlaneForTests } from "./control-plane.ts";
 import {
@@ -291,16 +292,11 @@ describe("hook answers for live objects", () => {
     assert.ok(mirror);
 
     // The branch deploys its own postgres (a plain ClusterIP Service, not ours).
-    const own = {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "postgres", namespace: "feature-login" },
-      spec: { selector: { app: "postgres" }, ports: [{ port: 5432 }] },
-    };
+    const own = build.service("postgres", { namespace: "feature-login", port: 5432 });
     const created = await client.request(
       "POST",
       resourcePath("v1", "services", "feature-login"),
-      own,
+      build.manifest(own),
     );
     assert.equal(created.status, 201, JSON.stringify(created.body));
     // Creating the mirror now would fail: that is why the hook must leave it out.
