@@ -47,6 +47,7 @@ import {
   startMetacontroller,
 } from "../test/cluster/metacontroller.ts";
 import { waitFor } from "../test/cluster/processes.ts";
+import * as build from "../test/support/builders.ts";
 
 const { values } = parseArgs({
   options: {
@@ -80,36 +81,18 @@ interface Row {
 
 // ---------------------------------------------------------------------------------------------
 
-function service(name: string, port: number): KubeObject {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name, namespace: SOURCE_NS, annotations: REPLICATE },
-    spec: { selector: { app: name }, ports: [{ name: "http", port, targetPort: 8080 }] },
-  };
+/** A source Service from the shared builders, as a client writes it. */
+function service(name: string): KubeObject {
+  return build.manifest(build.service(name, { namespace: SOURCE_NS, annotations: REPLICATE }));
 }
 
-const INGRESS: KubeObject = {
-  apiVersion: "networking.k8s.io/v1",
-  kind: "Ingress",
-  metadata: { name: "web", namespace: SOURCE_NS, annotations: REPLICATE },
-  spec: {
-    rules: [
-      {
-        host: "web.develop.example.com",
-        http: {
-          paths: [
-            {
-              path: "/",
-              pathType: "Prefix",
-              backend: { service: { name: "web", port: { number: 80 } } },
-            },
-          ],
-        },
-      },
-    ],
-  },
-};
+const INGRESS: KubeObject = build.manifest(
+  build.ingress("web", {
+    namespace: SOURCE_NS,
+    annotations: REPLICATE,
+    hosts: ["web.develop.example.com"],
+  }),
+);
 
 async function must(client: KubeClient, method: string, apiPath: string, body?: unknown) {
   const r = await client.request(
@@ -281,7 +264,7 @@ async function runAt(qps: number, rows: Row[]): Promise<void> {
     await applyDecoratorController(cp, await loopbackDecoratorController(cp, hook.url));
     await must(client, "POST", "/api/v1/namespaces", { metadata: { name: SOURCE_NS } });
     for (const name of ["api", "db", "cache"]) {
-      await must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(name, 80));
+      await must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(name));
     }
     await must(
       client,
@@ -314,7 +297,7 @@ async function runAt(qps: number, rows: Row[]): Promise<void> {
       minimalWrites: NAMESPACES,
       own: { "POST services": 1 },
       act: () =>
-        must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(NEW_SOURCE, 80)),
+        must(client, "POST", resourcePath("v1", "services", SOURCE_NS), service(NEW_SOURCE)),
       done: (items) => countOf(items, NEW_SOURCE) === NAMESPACES,
     });
     await scenario(run, {
