@@ -3,8 +3,9 @@ import type { KubeObject } from "../../lib/types.ts";
 
 // The one set of builders: hook requests and the objects in them, in Metacontroller's exact shape
 // (examples/sync-request.json), plus recognisable Secret data to prove it never leaks; shared by
-// every test that builds requests in code and by the bench. Every builder takes the parts a test
-// cares about and fills in the rest as a cluster would.
+// every test that builds requests in code, by the benches, and by the cluster suites, which write
+// the objects through manifest(). Every builder takes the parts a test cares about and fills in
+// the rest as a cluster would.
 
 export const CONTROLLER_NAME = "kube-external-sync";
 export const SOURCE_NAMESPACE = "develop";
