@@ -24,6 +24,7 @@ import { computeSync } from "../lib/engine.ts";
 import { jsonPieces } from "../lib/json-pieces.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import { UnreadFieldFilter } from "../lib/unread-fields.ts";
+import { dockerfileStages, runtimeOf } from "../test/support/dockerfile.ts";
 import {
   freePort,
   postJson,
@@ -47,27 +48,10 @@ const ROUNDS = 5;
 /** The size of the chunks the stages are fed, as a socket delivers them. */
 const CHUNK = 64 * 1024;
 
-/** The Node flags of the image (the Dockerfile's CMD), so the bench measures what runs. */
-function imageNodeOptions(): string[] {
-  const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
-  const argv = cmd === undefined ? [] : (JSON.parse(cmd) as string[]);
-  return argv.filter((arg) => arg.startsWith("--"));
-}
-
-/** The environment the image sets (the runtime stage's ENV lines), for the same reason. */
-function imageEnvironment(): Record<string, string> {
-  const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-  const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
-  const env: Record<string, string> = {};
-  for (const [, pairs] of runtime.matchAll(/^ENV (.*)$/gm)) {
-    for (const pair of (pairs ?? "").split(/\s+/)) {
-      const [key, value] = pair.split("=");
-      if (key && value !== undefined) env[key] = value;
-    }
-  }
-  return env;
-}
+/** What the image runs (the Dockerfile's CMD and runtime ENV), so the bench measures that. */
+const IMAGE = runtimeOf(dockerfileStages());
+/** The Node flags of the image's CMD. */
+const IMAGE_NODE_OPTIONS = IMAGE.argv.filter((arg) => arg.startsWith("--"));
 
 // ---------------------------------------------------------------------------------------------
 // The server process.
@@ -82,7 +66,7 @@ async function startServer(nodeArgs: readonly string[]): Promise<Server> {
   const port = await freePort();
   const child = startServerProcess(
     {
-      ...imageEnvironment(),
+      ...IMAGE.env,
       PORT: String(port),
       HOST: "127.0.0.1",
       CONFIG_FILE,
@@ -360,7 +344,7 @@ function report(
 async function main(): Promise<void> {
   execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
   const nodeArgs =
-    process.env.BENCH_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? imageNodeOptions();
+    process.env.BENCH_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? IMAGE_NODE_OPTIONS;
   const rows: Row[] = [];
   for (const sources of SIZES) {
     const work = buildRequest(sources);
@@ -392,7 +376,7 @@ async function main(): Promise<void> {
       await stopServer(server);
     }
   }
-  console.log(report(rows, nodeArgs, imageEnvironment()));
+  console.log(report(rows, nodeArgs, IMAGE.env));
 }
 
 main().catch((e: unknown) => {

@@ -18,27 +18,11 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
+import { dockerfileStages, runtimeOf } from "./support/dockerfile.ts";
 import { freePort } from "./support/net.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const NONROOT_UID = 65532;
-
-interface Stage {
-  name: string | undefined;
-  steps: { op: string; args: string }[];
-}
-
-function parseDockerfile(text: string): Stage[] {
-  const stages: Stage[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^([A-Z]+)\s+(.*)$/.exec(line.trim());
-    if (!m || line.trim().startsWith("#")) continue;
-    const [, op = "", args = ""] = m;
-    if (op === "FROM") stages.push({ name: /\sAS\s+(\S+)/i.exec(args)?.[1], steps: [] });
-    else stages.at(-1)?.steps.push({ op, args });
-  }
-  return stages;
-}
 
 async function waitFor(url: string, timeoutMs: number): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
@@ -52,7 +36,7 @@ async function waitFor(url: string, timeoutMs: number): Promise<Response> {
   }
 }
 
-const stages = parseDockerfile(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
+const stages = dockerfileStages();
 let work = "";
 let app = "";
 
@@ -126,18 +110,8 @@ test("the runtime stage holds production dependencies only", () => {
 test("the image's CMD serves the hooks as a non-root user and stops on SIGTERM", {
   timeout: 60_000,
 }, async () => {
-  const runtime = stages.at(-1);
-  const cmd = runtime?.steps.find((s) => s.op === "CMD");
-  assert.ok(cmd, "Dockerfile has a CMD");
-  const argv = JSON.parse(cmd.args) as string[];
-  const env: Record<string, string> = {};
-  for (const { op, args } of runtime?.steps ?? []) {
-    if (op !== "ENV") continue;
-    for (const pair of args.split(/\s+/)) {
-      const [k, v] = pair.split("=");
-      if (k && v !== undefined) env[k] = v;
-    }
-  }
+  const { argv, env } = runtimeOf(stages);
+  assert.ok(argv.length > 0, "Dockerfile has a CMD");
   const port = await freePort();
   const asRoot = process.getuid?.() === 0;
   const child = spawn(join(work, "nodejs", "bin", "node"), argv, {
