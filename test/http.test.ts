@@ -17,7 +17,7 @@ import express from "express";
 import { pino } from "pino";
 import { buildRequest } from "../bench/workload.ts";
 import { type AppOptions, createApp } from "../hooks/app.ts";
-import { sendJson } from "../hooks/body.ts";
+import { jsonBody, releasePiece, sendJson } from "../hooks/body.ts";
 import { parseConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
 import { PIECE_CHARS } from "../lib/json-pieces.ts";
@@ -408,6 +408,57 @@ describe("an answer in pieces", () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe("a request body read in pieces", () => {
+  test("each piece is freed once filtered, and the body is parsed whole", async () => {
+    const pieces: Buffer[] = [];
+    const app = express();
+    // Registered before the body reader's, this listener sees each piece before it is freed.
+    app.post(
+      "/body",
+      (req, _res, next) => {
+        req.on("data", (piece: Buffer) => pieces.push(piece));
+        next();
+      },
+      jsonBody("64mb"),
+      (req, res) => {
+        res.json({ names: Object.keys((req.body as { related: Json }).related) });
+      },
+    );
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as { port: number };
+    try {
+      const { body } = buildRequest(200);
+      const reply = await postJson(port, "/body", body);
+      assert.equal(reply.status, 200, reply.text);
+      assert.deepEqual(JSON.parse(reply.text), {
+        names: Object.keys((JSON.parse(body) as { related: Json }).related),
+      });
+      assert.ok(pieces.length > 1, `the body came in ${pieces.length} piece(s)`);
+      const kept = pieces.filter((piece) => piece.length > 0).length;
+      assert.equal(kept, 0, `${kept} of ${pieces.length} pieces were not freed`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test("only a piece that owns its whole buffer is freed", () => {
+    const own = Buffer.alloc(64 * 1024, 1);
+    releasePiece(own);
+    assert.equal(own.length, 0, "a piece with its own buffer is freed");
+    // Small buffers share Node's pool, and a view shares its parent's buffer: both stay.
+    const pooled = Buffer.from("pooled piece");
+    releasePiece(pooled);
+    assert.equal(pooled.toString(), "pooled piece");
+    const parent = Buffer.alloc(64 * 1024, 2);
+    const view = parent.subarray(0, 1024);
+    releasePiece(view);
+    assert.equal(view.length, 1024);
+    assert.equal(parent.length, 64 * 1024);
   });
 });
 
