@@ -15,6 +15,7 @@ import {
   ATTACHMENTS,
   applied,
   controller,
+  httpRoute,
   LOCAL_BACKENDS,
   namespace,
   object,
@@ -93,20 +94,13 @@ function requestOf(s: Scenario): Record<string, unknown> {
       ];
     }
     others.push(
-      object(
-        "gateway.networking.k8s.io/v1",
-        "HTTPRoute",
-        SOURCE,
-        `route-${i}`,
-        {
-          spec: {
-            parentRefs: [{ name: "shared-gateway" }],
-            hostnames: [`route-${i}.develop.example.com`],
-            rules: [rule],
-          },
-        },
-        { annotations: toFeatures },
-      ),
+      httpRoute(`route-${i}`, {
+        namespace: SOURCE,
+        annotations: toFeatures,
+        gateway: "shared-gateway",
+        hostnames: [`route-${i}.develop.example.com`],
+        rules: [rule],
+      }),
     );
   });
   s.ingressRoutes.forEach((refs, i) => {

@@ -82,10 +82,7 @@ function serviceObject(namespace: string, name: string, annotations: Record<stri
   return build.service(name, { namespace, annotations, port: 8080 });
 }
 
-/**
- * Creates `obj`, from the shared builders (test/support/builders.ts), or written out for kinds they
- * do not make, as a client writes it.
- */
+/** Creates `obj`, from the shared builders (test/support/builders.ts), as a client writes it. */
 async function create(obj: KubeObject): Promise<void> {
   const resource = RESOURCES[obj.kind];
   assert.ok(resource, `no resource for ${obj.kind}`);
@@ -184,12 +181,11 @@ async function routeSettles(local: string[], baseline: string[]): Promise<void> 
 describe("a branch overrides exactly the backends it runs (HTTPRoute, gatewayBackends source)", () => {
   before(async () => {
     for (const name of ["api", "web"]) await create(serviceObject(SOURCE, name, toFeatures));
-    await create({
-      apiVersion: "gateway.networking.k8s.io/v1",
-      kind: "HTTPRoute",
-      metadata: { name: "shop", namespace: SOURCE, annotations: toFeatures },
-      spec: {
-        parentRefs: [{ name: "shared-gateway" }],
+    await create(
+      build.httpRoute("shop", {
+        namespace: SOURCE,
+        annotations: toFeatures,
+        gateway: "shared-gateway",
         hostnames: ["develop.example.com"],
         rules: [
           {
@@ -198,8 +194,8 @@ describe("a branch overrides exactly the backends it runs (HTTPRoute, gatewayBac
           },
           { backendRefs: [{ name: "web", port: 8080 }] },
         ],
-      },
-    });
+      }),
+    );
   });
 
   test(

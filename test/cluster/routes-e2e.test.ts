@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MANAGED_BY_VALUE } from "../../lib/constants.ts";
-import { MANAGED_BY, REPLICATE_TO } from "../support/builders.ts";
+import { httpRoute as httpRouteObject, MANAGED_BY, REPLICATE_TO } from "../support/builders.ts";
 import { ensureRouteCRDs } from "./build.ts";
 import { controlPlaneForTests } from "./control-plane.ts";
 import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
@@ -154,12 +154,12 @@ function traefikRoute(host: string, middleware: string) {
   };
 }
 
+/** The spec of an HTTPRoute from the shared builders, serving `host` by Service `api`. */
 function httpRoute(host: string) {
-  return {
-    parentRefs: [{ name: "gateway" }],
+  return httpRouteObject("api", {
     hostnames: [host],
     rules: [{ backendRefs: [{ name: "api", port: 80 }] }],
-  };
+  }).spec as Record<string, unknown>;
 }
 
 const matchOf = (spec: Record<string, unknown>) => (spec as unknown as RouteSpec).routes[0]?.match;

@@ -279,6 +279,28 @@ export function ingress(
   };
 }
 
+/** A Gateway API HTTPRoute under Gateway `gateway`, serving `hostnames` by `rules`. */
+export function httpRoute(
+  name: string,
+  opts: ObjectOptions & {
+    gateway?: string;
+    hostnames?: readonly string[];
+    /** Default: every request to Service `web` on port 80. */
+    rules?: readonly Json[];
+  } = {},
+): KubeObject {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: metadataOf(name, opts),
+    spec: {
+      parentRefs: [{ name: opts.gateway ?? "gateway" }],
+      hostnames: opts.hostnames ?? [`${SOURCE_NAMESPACE}.example.com`],
+      rules: opts.rules ?? [{ backendRefs: [{ name: "web", port: 80 }] }],
+    },
+  };
+}
+
 export interface SyncRequestOptions {
   /** The parent namespace; default `feature-a`. */
   namespace?: KubeObject;
