@@ -17,6 +17,7 @@ import {
   routesOf,
   type SourceKind,
 } from "./kinds/kind.ts";
+import { secretKind } from "./kinds/secret.ts";
 import { describeCollision, listMergeCollisions, withoutCollisions } from "./list-merge.ts";
 import {
   type AttachmentParent,
@@ -134,7 +135,7 @@ function targetOf(input: SyncInput, config: Config): { target: Target; issues: I
       served ??= hostsServedBySources(input, config);
       return served;
     },
-    branch: branchFacts(input, config, skip),
+    branch: branchFacts(input, skip),
     parent: attachmentParentOf(input),
   };
   // A bad skip item is ignored: ignoring it can only keep a mirror.
@@ -239,15 +240,45 @@ class Claims {
   }
 }
 
+/**
+ * Secrets are decided first: an Ingress or IngressRoute mirror reports a TLS Secret it names as
+ * missing unless this answer mirrors it (BranchFacts.hasSecret). Claims are per kind, so the order
+ * changes no decision; decisions come back in candidate order.
+ */
 function decideAll(candidates: readonly Candidate[], target: Target): Decision[] {
   const claims = new Claims();
-  const decisions: Decision[] = [];
-  for (const candidate of candidates) {
+  const secrets = decideInOrder(candidates.filter(isSecretCandidate), target, claims);
+  const knowingSecrets: Target = {
+    ...target,
+    branch: target.branch.withMirroredSecrets(mirroredNames(secrets)),
+  };
+  const others = candidates.filter((candidate) => !isSecretCandidate(candidate));
+  const decided = new Map<Candidate, Decision>();
+  for (const decision of [...secrets, ...decideInOrder(others, knowingSecrets, claims)])
+    decided.set(decision.candidate, decision);
+  return candidates.map((candidate) => decided.get(candidate) as Decision);
+}
+
+function decideInOrder(
+  candidates: readonly Candidate[],
+  target: Target,
+  claims: Claims,
+): Decision[] {
+  return candidates.map((candidate) => {
     const decision = decide(candidate, target, claims);
     if (decision.claims) claims.claim(candidate);
-    decisions.push(decision);
-  }
-  return decisions;
+    return decision;
+  });
+}
+
+const isSecretCandidate = (candidate: Candidate) => candidate.kind.module === secretKind;
+
+/** Names of the objects the decisions mirror. */
+function mirroredNames(decisions: readonly Decision[]): Set<string> {
+  const names = new Set<string>();
+  for (const { mirror } of decisions)
+    if (mirror !== undefined) names.add(mirror.object.metadata.name);
+  return names;
 }
 
 /** The guards, in order; the first that applies decides. */

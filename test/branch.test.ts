@@ -1,66 +1,30 @@
-// lib/branch.ts takes, for TLS Secrets, the same decisions as the engine (so that Ingress and route
-// mirrors know which TLS Secrets the answer mirrors before it is complete). These tests hold it to
-// the engine's answers: on every sync fixture, and on generated namespaces with Secrets of every
-// type, valid and invalid annotations, two source namespaces, skips, our mirrors and unmanaged
-// Secrets.
+// lib/branch.ts and the engine's Secrets-first decisions, held to the behaviour they exist for: an
+// Ingress mirror reports TLSSecretRequired for a TLS Secret it names exactly when the answer
+// mirrors no Secret of that name into the namespace and the branch holds none of its own. Checked
+// on generated namespaces with Secrets of every type, valid and invalid annotations, two source
+// namespaces, skips, our mirrors and unmanaged Secrets.
 
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { parseSkipList } from "../lib/annotations.ts";
-import { branchFacts } from "../lib/branch.ts";
 import { parseConfig } from "../lib/config.ts";
-import { computeSync } from "../lib/engine.ts";
+import { Reason } from "../lib/constants.ts";
+import { computeSync, type SyncOutcome } from "../lib/engine.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import type { KubeObject } from "../lib/types.ts";
 import {
   ATTACHMENTS,
   applied,
   controller,
+  ingress,
   namespace,
   REPLICATE_TO,
   REPLICATED_FROM,
   SKIP,
   secret,
   syncRequest,
+  toFeatures,
 } from "./support/builders.ts";
-
-/** The TLS Secrets the engine's answer puts in the namespace, against branch.ts's prediction. */
-function check(request: unknown, configDoc: unknown): void {
-  const config = parseConfig(configDoc);
-  const req = parseSyncRequest(request, config);
-  const target = req.namespace.metadata.name;
-  const response = computeSync(req, config).response;
-  const answered = response.attachments
-    .filter((a) => a.kind === "Secret" && a.metadata.namespace === target)
-    .map((a) => a.metadata.name)
-    .sort();
-  const { skip } = parseSkipList(
-    req.namespace.metadata.annotations?.[SKIP],
-    req.kinds.map((k) => k.module.kind),
-  );
-  const predicted = [...branchFacts(req, config, skip).mirroredTLSSecrets].sort();
-  assert.deepEqual(predicted, answered);
-}
-
-test("on every sync fixture, the TLS Secrets branch.ts predicts are those the engine mirrors", () => {
-  const dir = join(import.meta.dirname, "fixtures", "sync");
-  let withSecrets = 0;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
-    const fixture = JSON.parse(readFileSync(join(dir, file), "utf8")) as {
-      config?: unknown;
-      request: { controller?: { spec?: { attachments?: { resource: string }[] } } };
-      expect: Record<string, unknown>;
-    };
-    if ("error" in fixture.expect) continue;
-    const declared = fixture.request.controller?.spec?.attachments ?? [];
-    if (declared.some((a) => a.resource === "secrets")) withSecrets++;
-    check(fixture.request, fixture.config ?? { sourceNamespaces: ["develop"] });
-  }
-  assert.ok(withSecrets >= 5, `only ${withSecrets} fixtures declare Secrets`);
-});
 
 const SOURCES = ["develop", "staging"];
 const NAMES = ["wildcard-tls", "api-tls", "db"];
@@ -100,6 +64,14 @@ const gen = fc.record({
   ),
   unmanaged: fc.subarray(NAMES),
 });
+type Generated = typeof gen extends fc.Arbitrary<infer T> ? T : never;
+
+/** An Ingress source naming each of NAMES as the TLS Secret of one of its hosts. */
+const SHOP = ingress("shop", {
+  annotations: toFeatures,
+  hosts: NAMES.map((name) => `${name}.develop.example.com`),
+  tls: NAMES.map((name) => ({ hosts: [`${name}.develop.example.com`], secretName: name })),
+});
 
 const ANNOTATIONS: Record<SecretGen["annotation"], Record<string, string>> = {
   valid: { [REPLICATE_TO]: "feature-.*" },
@@ -108,69 +80,84 @@ const ANNOTATIONS: Record<SecretGen["annotation"], Record<string, string>> = {
   none: {},
 };
 
-test("on generated namespaces, the TLS Secrets branch.ts predicts are those the engine mirrors", () => {
+/** The generated namespace as a sync request, and the names of the branch's own Secrets. */
+function generatedRequest(g: Generated): { request: unknown; own: string[] } {
+  const parent = namespace("feature-x", {
+    annotations:
+      g.skipped.length > 0 ? { [SKIP]: g.skipped.map((n) => `Secret/${n}`).join(",") } : {},
+  });
+  const sources = new Map<string, KubeObject>();
+  for (const s of g.secrets) {
+    const ns = SOURCES[s.ns] as string;
+    // An incomplete TLS Secret is refused (the API server would refuse its mirror).
+    const data: Record<string, string> = s.complete
+      ? { "tls.crt": "Y3J0", "tls.key": "a2V5" }
+      : { "tls.crt": "Y3J0" };
+    if (!sources.has(`${ns}/${s.name}`))
+      sources.set(
+        `${ns}/${s.name}`,
+        secret(ns, s.name, s.type, data, { annotations: ANNOTATIONS[s.annotation] }),
+      );
+  }
+  const ours = new Map<string, KubeObject>();
+  for (const o of g.ours) {
+    const mirror = secret(
+      "feature-x",
+      o.name,
+      "kubernetes.io/tls",
+      { "tls.crt": "Y3J0", "tls.key": "a2V5" },
+      {
+        labels: { "app.kubernetes.io/managed-by": "kube-external-sync" },
+        annotations: { [REPLICATED_FROM]: `${SOURCES[o.from]}/${o.name}` },
+      },
+    );
+    if (!ours.has(o.name)) ours.set(o.name, applied(mirror, parent));
+  }
+  const own = g.unmanaged.filter((name) => !ours.has(name));
+  const owned = own.map((name) => secret("feature-x", name, "Opaque", { x: "eA==" }));
+  const request = syncRequest({
+    controller: controller([ATTACHMENTS.services, ATTACHMENTS.ingresses, ATTACHMENTS.secrets]),
+    namespace: parent,
+    related: [...sources.values(), ...owned, ...ours.values(), SHOP],
+    attachments: [...ours.values()],
+  });
+  return { request, own };
+}
+
+/** Names of the Secrets the answer mirrors, and of those TLSSecretRequired names. */
+function secretsOf(outcome: SyncOutcome): { mirrored: Set<string>; hinted: Set<string> } {
+  const status = outcome.status ?? { skipped: [], invalid: [], omitted: 0 };
+  assert.equal(status.omitted, 0, "every status line is listed");
+  return {
+    mirrored: new Set(
+      outcome.response.attachments
+        .filter((a) => a.kind === "Secret" && a.metadata.namespace === "feature-x")
+        .map((a) => a.metadata.name),
+    ),
+    hinted: new Set(
+      [...status.skipped, ...status.invalid]
+        .filter((entry) => entry.reason === Reason.TLSSecretRequired)
+        .map((entry) => /TLS secret "([^"]+)"/.exec(entry.message)?.[1] ?? ""),
+    ),
+  };
+}
+
+test("TLSSecretRequired names exactly the TLS Secrets neither mirrored by the answer nor the branch's own", () => {
+  const config = parseConfig({ sourceNamespaces: SOURCES });
   fc.assert(
     fc.property(gen, (g) => {
-      const parent = namespace("feature-x", {
-        annotations:
-          g.skipped.length > 0 ? { [SKIP]: g.skipped.map((n) => `Secret/${n}`).join(",") } : {},
-      });
-      const others: KubeObject[] = [];
-      const taken = new Set<string>();
-      for (const s of g.secrets) {
-        const ns = SOURCES[s.ns] as string;
-        if (taken.has(`${ns}/${s.name}`)) continue;
-        taken.add(`${ns}/${s.name}`);
-        others.push(
-          secret(
-            ns,
-            s.name,
-            s.type,
-            // An incomplete TLS Secret is refused (the API server would refuse its mirror).
-            s.complete ? { "tls.crt": "Y3J0", "tls.key": "a2V5" } : { "tls.crt": "Y3J0" },
-            {
-              annotations: ANNOTATIONS[s.annotation],
-            },
-          ),
-        );
-      }
-      const ours: KubeObject[] = [];
-      const inTarget = new Set<string>();
-      for (const o of g.ours) {
-        if (inTarget.has(o.name)) continue;
-        inTarget.add(o.name);
-        ours.push(
-          applied(
-            secret(
-              "feature-x",
-              o.name,
-              "kubernetes.io/tls",
-              { "tls.crt": "Y3J0", "tls.key": "a2V5" },
-              {
-                labels: { "app.kubernetes.io/managed-by": "kube-external-sync" },
-                annotations: { [REPLICATED_FROM]: `${SOURCES[o.from]}/${o.name}` },
-              },
-            ),
-            parent,
-          ),
-        );
-      }
-      for (const name of g.unmanaged) {
-        if (!inTarget.has(name)) others.push(secret("feature-x", name, "Opaque", { x: "eA==" }));
-      }
-      check(
-        syncRequest({
-          controller: controller([
-            ATTACHMENTS.services,
-            ATTACHMENTS.ingresses,
-            ATTACHMENTS.secrets,
-          ]),
-          namespace: parent,
-          related: [...others, ...ours],
-          attachments: ours,
-        }),
-        { sourceNamespaces: SOURCES },
+      const { request, own } = generatedRequest(g);
+      const { mirrored, hinted } = secretsOf(
+        computeSync(parseSyncRequest(request, config), config),
       );
+      for (const name of NAMES) {
+        const present = mirrored.has(name) || own.includes(name);
+        assert.equal(
+          hinted.has(name),
+          !present,
+          `${name}: mirrored ${mirrored.has(name)}, own ${own.includes(name)}`,
+        );
+      }
     }),
     { numRuns: 300 },
   );
