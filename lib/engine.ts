@@ -242,8 +242,9 @@ class Claims {
 
 /**
  * Secrets are decided first: an Ingress or IngressRoute mirror reports a TLS Secret it names as
- * missing unless this answer mirrors it (BranchFacts.hasSecret). Claims are per kind, so the order
- * changes no decision; decisions come back in candidate order.
+ * missing unless this answer mirrors it (BranchFacts.hasSecret). Claims are per kind and status
+ * lines are sorted, so this order changes nothing else; the other kinds keep theirs (companions
+ * are merged in it).
  */
 function decideAll(candidates: readonly Candidate[], target: Target): Decision[] {
   const claims = new Claims();
@@ -253,10 +254,7 @@ function decideAll(candidates: readonly Candidate[], target: Target): Decision[]
     branch: target.branch.withMirroredSecrets(mirroredNames(secrets)),
   };
   const others = candidates.filter((candidate) => !isSecretCandidate(candidate));
-  const decided = new Map<Candidate, Decision>();
-  for (const decision of [...secrets, ...decideInOrder(others, knowingSecrets, claims)])
-    decided.set(decision.candidate, decision);
-  return candidates.map((candidate) => decided.get(candidate) as Decision);
+  return [...secrets, ...decideInOrder(others, knowingSecrets, claims)];
 }
 
 function decideInOrder(
