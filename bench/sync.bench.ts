@@ -7,10 +7,12 @@
 // prepared once, the answer read to its end). Each size is compared with the JSON floor: a bare
 // JSON.parse + JSON.stringify of the same body, measured in this process in the same run, in
 // rounds alternating with the hook's, so the ratio says what the hook costs beyond reading and
-// writing JSON of that size. Where the time goes is measured in this process on the
-// same body, stage by stage as the server runs them: the filter that leaves out unread fields
-// (lib/unread-fields.ts), JSON.parse of what is kept, request validation (lib/request.ts), the
-// engine (lib/engine.ts), the answer written in pieces (lib/json-pieces.ts).
+// writing JSON of that size. Where the time goes: the HTTP floor (a bare node:http server started
+// the same way, answering as many bytes: bench/http-floor.ts), the server's own time and GC pauses
+// per request (from its /metrics), and, measured in this process on the same body, each stage as
+// the server runs them: the filter that leaves out unread fields (lib/unread-fields.ts),
+// JSON.parse of what is kept, request validation (lib/request.ts), the engine (lib/engine.ts), the
+// answer written in pieces (lib/json-pieces.ts).
 //
 // Exits non-zero only on errors (a non-200 answer or a wrong number of mirrors), never on timing.
 
@@ -28,6 +30,7 @@ import { dockerfileStages, runtimeOf } from "../test/support/dockerfile.ts";
 import {
   freePort,
   postJson,
+  request,
   type ServerProcess,
   startServerProcess,
   waitReady,
@@ -39,6 +42,8 @@ const CONFIG_FILE = join(ROOT, "examples/config.yaml");
 const SIZES = (process.env.BENCH_SIZES ?? "10,100,1000,5000").split(",").map(Number);
 /** What the image runs: the compiled server (`npm run build`), not the TypeScript sources. */
 const ENTRY = join(ROOT, "dist/hooks/server.js");
+/** A bare node:http server answering as many bytes: the HTTP floor. */
+const HTTP_FLOOR_ENTRY = join(ROOT, "bench/http-floor.ts");
 /** Time spent on the measured hook requests of one size, roughly. */
 const BUDGET_MS = 3000;
 const MIN_ITERATIONS = 30;
@@ -62,7 +67,11 @@ interface Server {
   agent: http.Agent;
 }
 
-async function startServer(nodeArgs: readonly string[]): Promise<Server> {
+async function startServer(
+  nodeArgs: readonly string[],
+  entry = ENTRY,
+  env: Record<string, string> = {},
+): Promise<Server> {
   const port = await freePort();
   const child = startServerProcess(
     {
@@ -73,9 +82,10 @@ async function startServer(nodeArgs: readonly string[]): Promise<Server> {
       BODY_LIMIT: "64mb",
       NODE_ENV: "production",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
+      ...env,
     },
     nodeArgs,
-    ENTRY,
+    entry,
   );
   await waitReady(port, child);
   return { port, child, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
@@ -102,6 +112,28 @@ function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** What the server says it spent on sync requests so far (its /metrics), in seconds. */
+interface ServerTotals {
+  syncSeconds: number;
+  syncs: number;
+  /** Its garbage collections' pauses (prom-client's nodejs_gc_duration_seconds). */
+  gcSeconds: number;
+}
+
+async function serverTotals(port: number): Promise<ServerTotals> {
+  const { text } = await request(port, "/metrics");
+  const sum = (pattern: RegExp) => {
+    let total = 0;
+    for (const match of text.matchAll(pattern)) total += Number(match[1]);
+    return total;
+  };
+  return {
+    syncSeconds: sum(/^kube_external_sync_hook_duration_seconds_sum\{hook="sync"\} (\S+)$/gm),
+    syncs: sum(/^kube_external_sync_hook_duration_seconds_count\{hook="sync"\} (\S+)$/gm),
+    gcSeconds: sum(/^kube_external_sync_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measurement.
 
@@ -124,6 +156,10 @@ interface Measured {
   hook: number[];
   /** Server CPU time per measured request, ms: robust to other load on the machine. */
   serverCpu: number;
+  /** The server's own time per measured request (from its middleware to the answer sent), ms. */
+  serverMs: number;
+  /** Of which its garbage collections' pauses, ms. */
+  gcMs: number;
   baseline: number[];
   responseBytes: number;
   mirrors: number;
@@ -177,13 +213,59 @@ async function measure(server: Server, work: Workload): Promise<Measured> {
   const baseline: number[] = [];
   const pid = server.child.proc.pid as number;
   const cpuBefore = cpuMsOf(pid);
+  const totalsBefore = await serverTotals(server.port);
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < Math.ceil(hookN / ROUNDS); i++) hook.push(await hookOnce());
     for (let i = 0; i < Math.ceil(baseN / ROUNDS); i++) baseline.push(baselineOnce());
   }
   const serverCpu = (cpuMsOf(pid) - cpuBefore) / hook.length;
+  const totals = await serverTotals(server.port);
+  const syncs = totals.syncs - totalsBefore.syncs;
+  if (syncs !== hook.length) throw new Error(`the server counted ${syncs} of ${hook.length} syncs`);
   if (sink === 0) throw new Error("unreachable");
-  return { hook, serverCpu, baseline, responseBytes, mirrors };
+  return {
+    hook,
+    serverCpu,
+    serverMs: ((totals.syncSeconds - totalsBefore.syncSeconds) * 1000) / syncs,
+    gcMs: ((totals.gcSeconds - totalsBefore.gcSeconds) * 1000) / syncs,
+    baseline,
+    responseBytes,
+    mirrors,
+  };
+}
+
+/**
+ * p50 of the HTTP floor: the same body sent by the same client to a bare node:http server that
+ * answers as many bytes (bench/http-floor.ts), started as the hook server is.
+ */
+async function httpFloorP50(
+  work: Workload,
+  answerBytes: number,
+  nodeArgs: readonly string[],
+  iterations: number,
+): Promise<number> {
+  const server = await startServer(nodeArgs, HTTP_FLOOR_ENTRY, {
+    ANSWER_BYTES: String(answerBytes),
+  });
+  try {
+    const body = Buffer.from(work.body);
+    const once = async () => {
+      const t0 = performance.now();
+      const reply = await postJson(server.port, "/", body, {
+        agent: server.agent,
+        countOnly: true,
+      });
+      const dt = performance.now() - t0;
+      if (reply.bytes !== answerBytes) throw new Error(`HTTP floor answered ${reply.bytes} bytes`);
+      return dt;
+    };
+    for (let i = 0; i < 5; i++) await once();
+    const times: number[] = [];
+    for (let i = 0; i < iterations; i++) times.push(await once());
+    return median(times);
+  } finally {
+    await stopServer(server);
+  }
 }
 
 interface Stages {
@@ -252,6 +334,9 @@ interface Row {
   hookP50: number;
   hookP99: number;
   serverCpu: number;
+  serverMs: number;
+  gcMs: number;
+  httpP50: number;
   baseP50: number;
   ratio: number;
   idleRss: number;
@@ -313,11 +398,25 @@ function report(
     ]),
   );
   const stages = table(
-    ["sources", "filter ms", "parse ms", "validation ms", "engine ms", "response ms", "sum ms"],
+    [
+      "sources",
+      "HTTP alone p50 ms",
+      "server ms",
+      "server GC ms",
+      "filter ms",
+      "parse ms",
+      "validation ms",
+      "engine ms",
+      "response ms",
+      "sum ms",
+    ],
     rows.map((r) => {
       const { filter, parse, validation, engine, response } = r.stages;
       return [
         r.sources.toLocaleString("en"),
+        ms(r.httpP50),
+        ms(r.serverMs),
+        ms(r.gcMs),
         ms(filter),
         ms(parse),
         ms(validation),
@@ -336,9 +435,25 @@ function report(
     "floor: JSON.parse + JSON.stringify of the same body in the bench process; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
     timing,
     "",
-    "where the time goes (medians, in the bench process, same body):",
+    "where the time goes: HTTP alone, the p50 of a bare node:http server answering as many bytes (bench/http-floor.ts, same flags, same client); server and server GC, the hook server's own time and GC pauses per request (means, from its /metrics); then each stage, medians in the bench process on the same body, summed:",
     stages,
   ].join("\n");
+}
+
+/** The hook server's figures for one size: its requests, then its memory. */
+async function measureServer(
+  work: Workload,
+  nodeArgs: readonly string[],
+): Promise<{ m: Measured; idleRss: number; peakRss: number }> {
+  const server = await startServer(nodeArgs);
+  try {
+    const pid = server.child.proc.pid as number;
+    const idleRss = memoryOf(pid).rss;
+    const m = await measure(server, work);
+    return { m, idleRss, peakRss: memoryOf(pid).peak };
+  } finally {
+    await stopServer(server);
+  }
 }
 
 async function main(): Promise<void> {
@@ -348,33 +463,29 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const sources of SIZES) {
     const work = buildRequest(sources);
-    const server = await startServer(nodeArgs);
-    try {
-      const pid = server.child.proc.pid as number;
-      const idleRss = memoryOf(pid).rss;
-      const m = await measure(server, work);
-      const peakRss = memoryOf(pid).peak;
-      const hook = sorted(m.hook);
-      const stages = stagesOf(work, Math.max(10, Math.min(200, Math.round(200_000 / sources))));
-      rows.push({
-        sources,
-        bodyBytes: Buffer.byteLength(work.body),
-        responseBytes: m.responseBytes,
-        mirrors: m.mirrors,
-        iterations: hook.length,
-        hookP50: percentile(hook, 50),
-        hookP99: percentile(hook, 99),
-        serverCpu: m.serverCpu,
-        baseP50: median(m.baseline),
-        ratio: percentile(hook, 50) / median(m.baseline),
-        idleRss,
-        peakRss,
-        stages,
-      });
-      process.stderr.write(`  ${sources} sources done (${hook.length} requests)\n`);
-    } finally {
-      await stopServer(server);
-    }
+    const { m, idleRss, peakRss } = await measureServer(work, nodeArgs);
+    const hook = sorted(m.hook);
+    const httpP50 = await httpFloorP50(work, m.responseBytes, nodeArgs, hook.length);
+    const stages = stagesOf(work, Math.max(10, Math.min(200, Math.round(200_000 / sources))));
+    rows.push({
+      sources,
+      bodyBytes: Buffer.byteLength(work.body),
+      responseBytes: m.responseBytes,
+      mirrors: m.mirrors,
+      iterations: hook.length,
+      hookP50: percentile(hook, 50),
+      hookP99: percentile(hook, 99),
+      serverCpu: m.serverCpu,
+      serverMs: m.serverMs,
+      gcMs: m.gcMs,
+      httpP50,
+      baseP50: median(m.baseline),
+      ratio: percentile(hook, 50) / median(m.baseline),
+      idleRss,
+      peakRss,
+      stages,
+    });
+    process.stderr.write(`  ${sources} sources done (${hook.length} requests)\n`);
   }
   console.log(report(rows, nodeArgs, IMAGE.env));
 }
