@@ -156,9 +156,12 @@ interface Measured {
   hook: number[];
   /** Server CPU time per measured request, ms: robust to other load on the machine. */
   serverCpu: number;
-  /** The server's own time per measured request (from its middleware to the answer sent), ms. */
+  /**
+   * The server's own time per measured request, ms: from its hook middleware (headers read) to
+   * the answer sent, so it includes receiving the body.
+   */
   serverMs: number;
-  /** Of which its garbage collections' pauses, ms. */
+  /** Its garbage collections' pauses while the measured requests ran, per request, ms. */
   gcMs: number;
   baseline: number[];
   responseBytes: number;
@@ -212,8 +215,8 @@ async function measure(server: Server, work: Workload): Promise<Measured> {
   const hook: number[] = [];
   const baseline: number[] = [];
   const pid = server.child.proc.pid as number;
-  const cpuBefore = cpuMsOf(pid);
   const totalsBefore = await serverTotals(server.port);
+  const cpuBefore = cpuMsOf(pid);
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < Math.ceil(hookN / ROUNDS); i++) hook.push(await hookOnce());
     for (let i = 0; i < Math.ceil(baseN / ROUNDS); i++) baseline.push(baselineOnce());

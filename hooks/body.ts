@@ -61,10 +61,10 @@ function checkHeaders(req: IncomingMessage, limitBytes: number, limit: string): 
 
 /**
  * Frees a piece of the body once it is filtered. Node's HTTP parser hands each piece over as its
- * own copy, which stays allocated until the next garbage collection; filtering allocates almost
- * nothing that would start one, so a large body held all its pieces at once (README, Development:
- * the 5,000-source peak). Only a piece that owns its whole buffer is freed, never part of a pool.
- * Exported for its test.
+ * own copy (Buffer::Copy in its on_body), which stays allocated until the next garbage collection;
+ * filtering allocates almost nothing that would start one, so a large body held all its pieces at
+ * once (README, Development: the 5,000-source peak). Only a piece that owns its whole buffer is
+ * freed, never part of a pool, and only by the last reader of the piece. Exported for its test.
  */
 export function releasePiece(piece: Buffer): void {
   const { buffer } = piece;
@@ -119,7 +119,8 @@ export function jsonBody(limit: string): RequestHandler {
       received += chunk.length;
       if (received <= limitBytes) {
         filter.write(chunk);
-        releasePiece(chunk);
+        // A listener after this one would get the piece freed.
+        if (req.listeners("data").at(-1) === onData) releasePiece(chunk);
         return;
       }
       stopListening();

@@ -111,7 +111,10 @@ interface Target {
   declared(group: string, kind: string): string | undefined;
   /** Hosts served in the source namespaces, with the object serving each; computed on first use. */
   servedHosts(): ReadonlyMap<string, string>;
-  /** What the namespace itself holds that route and TLS mirrors decide by (lib/branch.ts). */
+  /**
+   * What the namespace itself holds that route and TLS mirrors decide by (lib/branch.ts). It
+   * knows no mirrored Secrets: decideAll hands the kinds after Secrets a target whose facts do.
+   */
   branch: BranchFacts;
   /** The namespace and controller, as Metacontroller's child test reads them. */
   parent: AttachmentParent;

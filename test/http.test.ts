@@ -446,6 +446,41 @@ describe("a request body read in pieces", () => {
     }
   });
 
+  test("a piece is not freed while a listener after the body reader's is still to read it", async () => {
+    let seen = 0;
+    let empty = 0;
+    const app = express();
+    app.post(
+      "/body",
+      (req, _res, next) => {
+        // Registered once the body reader has registered its own: this listener comes last.
+        process.nextTick(() =>
+          req.on("data", (piece: Buffer) => {
+            seen += piece.length;
+            if (piece.length === 0) empty++;
+          }),
+        );
+        next();
+      },
+      jsonBody("64mb"),
+      (_req, res) => {
+        res.json({});
+      },
+    );
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as { port: number };
+    try {
+      const { body } = buildRequest(200);
+      assert.equal((await postJson(port, "/body", body)).status, 200);
+      assert.equal(empty, 0, `${empty} pieces were freed before the last listener read them`);
+      assert.equal(seen, Buffer.byteLength(body));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test("only a piece that owns its whole buffer is freed", () => {
     const own = Buffer.alloc(64 * 1024, 1);
     releasePiece(own);
