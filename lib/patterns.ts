@@ -108,8 +108,18 @@ export function parseNameList(value: string, field: string): Result<NameMatcher>
     else patterns.push(re);
   }
   if (errors.length > 0) return fail(...errors);
+  // Every source of a sync asks about the same namespace, and sources with the same annotations
+  // share one matcher (lib/annotations.ts): the last answer is kept.
+  let lastName: string | undefined;
+  let lastAnswer = false;
   return ok({
     empty: names.size === 0 && patterns.length === 0,
-    matches: (name) => names.has(name) || patterns.some((p) => p.matches(name)),
+    matches: (name) => {
+      if (name !== lastName) {
+        lastAnswer = names.has(name) || patterns.some((p) => p.matches(name));
+        lastName = name;
+      }
+      return lastAnswer;
+    },
   });
 }

@@ -46,6 +46,20 @@ describe("parseNameList: which names a list matches", () => {
       assert.equal(m.empty, empty === true);
     });
   }
+  test("a matcher asked about names in turn, and again, answers each (it keeps the last answer)", () => {
+    const m = matcher("feature-.*, qa");
+    for (let round = 0; round < 2; round++) {
+      for (const [name, expected] of [
+        ["feature-x", true],
+        ["feature-x", true],
+        ["develop", false],
+        ["qa", true],
+        ["develop", false],
+        ["feature-y", true],
+      ] as const)
+        assert.equal(m.matches(name), expected, name);
+    }
+  });
 });
 
 describe("parseNameList: refused patterns name the item and why", () => {
