@@ -7,6 +7,7 @@ import { RequestError } from "../lib/request.ts";
 import { BodyError, jsonBody } from "./body.ts";
 import { customizeHandler } from "./customize.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { StageClock } from "./stages.ts";
 import { type SyncEngine, syncHandler } from "./sync.ts";
 
 // The HTTP edge. Whatever goes wrong, a hook never answers 200 without the complete desired state:
@@ -83,12 +84,16 @@ export function createApp(opts: AppOptions): App {
   const hook = (name: string, handler: RequestHandler): RequestHandler[] => [
     (req, res, next) => {
       const started = process.hrtime.bigint();
+      const stages = new StageClock();
+      res.locals.stages = stages;
       res.on("finish", () => {
         metrics.observeRequest(
           name,
           res.statusCode,
           Number(process.hrtime.bigint() - started) / 1e9,
         );
+        stages.mark("answer");
+        if (res.statusCode === 200) metrics.observeStages(name, stages.seconds);
       });
       if (inFlight >= opts.maxConcurrent) {
         res.setHeader("Retry-After", "1");

@@ -3,6 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { RequestHandler, Response } from "express";
 import { jsonPieces } from "../lib/json-pieces.ts";
 import { type FilteredBody, UnreadFieldFilter } from "../lib/unread-fields.ts";
+import { markStage } from "./stages.ts";
 
 // Reading a hook request's body and writing its answer (docs/design.md#reading-a-request). The body
 // is read bounded, streamed through the filter that leaves out the fields the engine never reads
@@ -134,12 +135,14 @@ export function jsonBody(limit: string): RequestHandler {
     };
     const onEnd = () => {
       stopListening();
+      markStage(res, "body");
       try {
         req.body = parseFiltered(filter);
       } catch (e) {
         next(e);
         return;
       }
+      markStage(res, "parse");
       next();
     };
     req.on("data", onData);

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { SyncOutcome } from "../lib/engine.ts";
+import { STAGES, type Stage } from "./stages.ts";
 
 // Prometheus metrics. Label values are bounded: hook names, status codes and kinds, never
 // namespace or object names.
@@ -12,6 +13,8 @@ const OUTCOME_TTL_MS = 60 * 60 * 1000;
 export interface Metrics {
   registry: Registry;
   observeRequest(hook: string, code: number, seconds: number): void;
+  /** The stages of a request answered 200 (hooks/stages.ts). */
+  observeStages(hook: string, seconds: Partial<Record<Stage, number>>): void;
   /** Remembers the outcome of the last sync of `namespace` for the gauges. */
   recordOutcome(namespace: string, counts: SyncOutcome["counts"] | undefined): void;
 }
@@ -30,6 +33,14 @@ export function createMetrics(): Metrics {
     help: "Time to answer a hook request, body parsing included.",
     labelNames: ["hook"],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+
+  const stageDuration = new Histogram({
+    name: `${PREFIX}hook_stage_seconds`,
+    help: "Time of each stage of a hook request answered 200: body (read and filtered), parse, validation, engine, answer (until handed to the connection). They add up to hook_duration_seconds.",
+    labelNames: ["hook", "stage"],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
 
@@ -81,6 +92,12 @@ export function createMetrics(): Metrics {
     observeRequest(hook, code, seconds) {
       requests.inc({ hook, code: String(code) });
       duration.observe({ hook }, seconds);
+    },
+    observeStages(hook, seconds) {
+      for (const stage of STAGES) {
+        const value = seconds[stage];
+        if (value !== undefined) stageDuration.observe({ hook, stage }, value);
+      }
     },
     recordOutcome(namespace, counts) {
       if (counts === undefined) {

@@ -4,6 +4,7 @@ import { computeSync, type SyncOutcome } from "../lib/engine.ts";
 import { parseSyncRequest, type SyncInput } from "../lib/request.ts";
 import { sendJson } from "./body.ts";
 import type { Metrics } from "./metrics.ts";
+import { markStage } from "./stages.ts";
 
 export type SyncEngine = (input: SyncInput, config: Config) => SyncOutcome;
 
@@ -15,8 +16,10 @@ export function syncHandler(
 ): RequestHandler {
   return (req, res) => {
     const request = parseSyncRequest(req.body, config);
+    markStage(res, "validation");
     res.locals.namespace = request.namespace.metadata.name;
     const outcome = engine(request, config);
+    markStage(res, "engine");
     const terminating = request.namespace.metadata.deletionTimestamp != null;
     metrics.recordOutcome(
       request.namespace.metadata.name,

@@ -18,6 +18,7 @@ import { pino } from "pino";
 import { buildRequest } from "../bench/workload.ts";
 import { type AppOptions, createApp } from "../hooks/app.ts";
 import { jsonBody, releasePiece, sendJson } from "../hooks/body.ts";
+import { STAGES } from "../hooks/stages.ts";
 import { parseConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
 import { PIECE_CHARS } from "../lib/json-pieces.ts";
@@ -340,11 +341,26 @@ describe("hook server in-process (createApp on loopback)", () => {
     assertPlainError(await postJson(srv.port, "/finalize", SYNC_TEXT), 404);
   });
 
-  test("/metrics exposes request counts, durations and mirrors, no names", async () => {
+  test("/metrics exposes request counts, durations, stages and mirrors, no names", async () => {
     // Its own server and registry, so counts from other tests do not interfere.
     const own = await startApp({ syncEngine: undefined });
     try {
       assertJson(await postJson(own.port, "/sync", SYNC_TEXT));
+      // The stages of the answered request, which add up to its duration.
+      const first = (await request(own.port, "/metrics")).text;
+      const sumOf = (series: string) =>
+        Number(new RegExp(`^${series} (\\S+)$`, "m").exec(first)?.[1] ?? Number.NaN);
+      let stages = 0;
+      for (const stage of STAGES) {
+        const labels = `\\{hook="sync",stage="${stage}"\\}`;
+        assert.match(
+          first,
+          new RegExp(`^kube_external_sync_hook_stage_seconds_count${labels} 1$`, "m"),
+        );
+        stages += sumOf(`kube_external_sync_hook_stage_seconds_sum${labels}`);
+      }
+      const duration = sumOf('kube_external_sync_hook_duration_seconds_sum\\{hook="sync"\\}');
+      assert.ok(Math.abs(stages - duration) < 0.002, `stages ${stages} s, duration ${duration} s`);
       assertPlainError(await postJson(own.port, "/sync", "{"), 400);
       const reply = await request(own.port, "/metrics");
       assert.equal(reply.status, 200);
@@ -358,6 +374,11 @@ describe("hook server in-process (createApp on loopback)", () => {
       assert.match(text, /^kube_external_sync_hook_requests_total\{hook="sync",code="400"\} 1$/m);
       assert.match(text, /^kube_external_sync_hook_duration_seconds_bucket\{[^}]*hook="sync"/m);
       assert.match(text, /^kube_external_sync_hook_duration_seconds_count\{hook="sync"\} 2$/m);
+      // Only answers with the complete desired state (200) are timed by stage.
+      assert.match(
+        text,
+        /^kube_external_sync_hook_stage_seconds_count\{hook="sync",stage="answer"\} 1$/m,
+      );
       assert.match(text, /^kube_external_sync_mirrors_desired\{kind="Service"\} 3$/m);
       assert.match(text, /^kube_external_sync_mirrors_desired\{kind="Ingress"\} 1$/m);
       assert.match(text, /^kube_external_sync_conflicts 0$/m);
