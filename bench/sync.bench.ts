@@ -8,11 +8,11 @@
 // JSON.parse + JSON.stringify of the same body, measured in this process in the same run, in
 // rounds alternating with the hook's, so the ratio says what the hook costs beyond reading and
 // writing JSON of that size. Where the time goes: the HTTP floor (a bare node:http server started
-// the same way, answering as many bytes: bench/http-floor.ts), the server's own time and GC pauses
-// per request (from its /metrics), and, measured in this process on the same body, each stage as
-// the server runs them: the filter that leaves out unread fields (lib/unread-fields.ts),
-// JSON.parse of what is kept, request validation (lib/request.ts), the engine (lib/engine.ts), the
-// answer written in pieces (lib/json-pieces.ts).
+// the same way, answering as many bytes: bench/http-floor.ts), the server's own time, stages
+// (hooks/stages.ts) and GC pauses per request (from its /metrics), and, measured in this process on
+// the same body in a warm loop, each stage as the server runs them: the filter that leaves out
+// unread fields (lib/unread-fields.ts), JSON.parse of what is kept, request validation
+// (lib/request.ts), the engine (lib/engine.ts), the answer written in pieces (lib/json-pieces.ts).
 //
 // Exits non-zero only on errors (a non-200 answer or a wrong number of mirrors), never on timing.
 
@@ -21,6 +21,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { STAGES, type Stage } from "../hooks/stages.ts";
 import { loadConfig } from "../lib/config.ts";
 import { computeSync } from "../lib/engine.ts";
 import { jsonPieces } from "../lib/json-pieces.ts";
@@ -115,6 +116,8 @@ function cpuMsOf(pid: number): number {
 /** What the server says it spent on sync requests so far (its /metrics), in seconds. */
 interface ServerTotals {
   syncSeconds: number;
+  /** Per stage of the answered syncs (kube_external_sync_hook_stage_seconds). */
+  stageSeconds: Record<Stage, number>;
   syncs: number;
   /** Its garbage collections' pauses (prom-client's nodejs_gc_duration_seconds). */
   gcSeconds: number;
@@ -129,6 +132,17 @@ async function serverTotals(port: number): Promise<ServerTotals> {
   };
   return {
     syncSeconds: sum(/^kube_external_sync_hook_duration_seconds_sum\{hook="sync"\} (\S+)$/gm),
+    stageSeconds: Object.fromEntries(
+      STAGES.map((stage) => [
+        stage,
+        sum(
+          new RegExp(
+            `^kube_external_sync_hook_stage_seconds_sum\\{hook="sync",stage="${stage}"\\} (\\S+)$`,
+            "gm",
+          ),
+        ),
+      ]),
+    ) as Record<Stage, number>,
     syncs: sum(/^kube_external_sync_hook_duration_seconds_count\{hook="sync"\} (\S+)$/gm),
     gcSeconds: sum(/^kube_external_sync_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
   };
@@ -163,6 +177,8 @@ interface Measured {
   serverMs: number;
   /** Its garbage collections' pauses while the measured requests ran, per request, ms. */
   gcMs: number;
+  /** Its time per request in each stage (hooks/stages.ts), ms. */
+  serverStages: Record<Stage, number>;
   baseline: number[];
   responseBytes: number;
   mirrors: number;
@@ -231,6 +247,12 @@ async function measure(server: Server, work: Workload): Promise<Measured> {
     serverCpu,
     serverMs: ((totals.syncSeconds - totalsBefore.syncSeconds) * 1000) / syncs,
     gcMs: ((totals.gcSeconds - totalsBefore.gcSeconds) * 1000) / syncs,
+    serverStages: Object.fromEntries(
+      STAGES.map((stage) => [
+        stage,
+        ((totals.stageSeconds[stage] - totalsBefore.stageSeconds[stage]) * 1000) / syncs,
+      ]),
+    ) as Record<Stage, number>,
     baseline,
     responseBytes,
     mirrors,
@@ -338,6 +360,7 @@ interface Row {
   hookP99: number;
   serverCpu: number;
   serverMs: number;
+  serverStages: Record<Stage, number>;
   gcMs: number;
   httpP50: number;
   baseP50: number;
@@ -400,26 +423,22 @@ function report(
       mb(r.peakRss),
     ]),
   );
-  const stages = table(
-    [
-      "sources",
-      "HTTP alone p50 ms",
-      "server ms",
-      "server GC ms",
-      "filter ms",
-      "parse ms",
-      "validation ms",
-      "engine ms",
-      "response ms",
-      "sum ms",
-    ],
+  const server = table(
+    ["sources", "HTTP alone p50 ms", "server ms", ...STAGES.map((st) => `${st} ms`), "GC ms"],
+    rows.map((r) => [
+      r.sources.toLocaleString("en"),
+      ms(r.httpP50),
+      ms(r.serverMs),
+      ...STAGES.map((stage) => ms(r.serverStages[stage])),
+      ms(r.gcMs),
+    ]),
+  );
+  const loop = table(
+    ["sources", "filter ms", "parse ms", "validation ms", "engine ms", "response ms", "sum ms"],
     rows.map((r) => {
       const { filter, parse, validation, engine, response } = r.stages;
       return [
         r.sources.toLocaleString("en"),
-        ms(r.httpP50),
-        ms(r.serverMs),
-        ms(r.gcMs),
         ms(filter),
         ms(parse),
         ms(validation),
@@ -438,8 +457,11 @@ function report(
     "floor: JSON.parse + JSON.stringify of the same body in the bench process; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
     timing,
     "",
-    "where the time goes: HTTP alone, the p50 of a bare node:http server answering as many bytes (bench/http-floor.ts, same flags, same client); server and server GC, the hook server's own time and GC pauses per request (means, from its /metrics); then each stage, medians in the bench process on the same body, summed:",
-    stages,
+    "where the time goes in the server: HTTP alone, the p50 of a bare node:http server answering as many bytes (bench/http-floor.ts, same flags, same client); then the hook server's own time per request and its stages (hooks/stages.ts: body from the headers until read and filtered, parse, validation, engine, answer until handed to the connection) and its GC pauses, means from its /metrics:",
+    server,
+    "",
+    "the same stages in a warm loop (medians in the bench process, same body):",
+    loop,
   ].join("\n");
 }
 
@@ -480,6 +502,7 @@ async function main(): Promise<void> {
       hookP99: percentile(hook, 99),
       serverCpu: m.serverCpu,
       serverMs: m.serverMs,
+      serverStages: m.serverStages,
       gcMs: m.gcMs,
       httpP50,
       baseP50: median(m.baseline),
