@@ -504,9 +504,11 @@ function companionsOf(
   target: Target,
 ): { desired: Desired[]; issues: Issue[] } {
   const requested = requestedCompanions(decisions, declaredInRole(target.input.kinds, "companion"));
-  const desiredKeys = new Set(mirrors.map((d) => d.key));
   const desired: Desired[] = [];
   const issues: Issue[] = [];
+  // Most answers ask for no companion: nothing to check against the mirrors.
+  if (requested.size === 0) return { desired, issues };
+  const desiredKeys = new Set(mirrors.map((d) => d.key));
   for (const { object, from } of requested.values()) {
     const kind = target.input.kinds.find(
       (k) => k.apiVersion === object.apiVersion && k.module.kind === object.kind,
@@ -648,7 +650,7 @@ function answer(
     response: {
       ...namespaceMetadata({
         desired: attachments,
-        observed: observedAttachments(target, desired),
+        observed: () => observedAttachments(target, desired),
         issues,
         status,
         hosts: desired.flatMap((d) => routesOf(d.kind.module, d.object).map((r) => r.host)),

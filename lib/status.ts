@@ -56,8 +56,10 @@ export interface NamespaceFacts {
   /**
    * Our attachments as Metacontroller observed them: the request's `attachments`, plus objects of
    * `related` that pass its child test and are not listed there yet (docs/design.md, Conflicts).
+   * Asked for only when the state depends on it (a namespace's first state): building it looks up
+   * every desired object.
    */
-  observed: ObjectMap;
+  observed(): ObjectMap;
   /** Everything reported for the namespace, in any order. */
   issues: readonly Issue[];
   /** The status built from `issues` (buildStatus). */
@@ -178,7 +180,7 @@ export function namespaceState(facts: NamespaceFacts): State | null {
   const problems = unrelated ? facts.issues.filter((i) => !reportedEverywhere(i)) : facts.issues;
   if (hasProblems(problems)) return State.Degraded;
   if (hasState) return State.Synced;
-  const inPlace = facts.desired.length > 0 && allObserved(facts.desired, facts.observed);
+  const inPlace = facts.desired.length > 0 && allObserved(facts.desired, facts.observed());
   return inPlace ? State.Synced : null;
 }
 

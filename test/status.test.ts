@@ -85,7 +85,7 @@ for (const [behaviour, current, desired, observed, issues, expected] of rows) {
   test(`state: ${behaviour}`, () => {
     const facts: NamespaceFacts = {
       desired,
-      observed: observedAll(observed),
+      observed: () => observedAll(observed),
       issues,
       status: buildStatus(issues),
       hosts: [],
@@ -101,7 +101,7 @@ test("an attachment observed under another kind, version or namespace is not in 
   for (const seen of [elsewhere, otherVersion]) {
     const facts = {
       desired: [api],
-      observed: observedAll([seen]),
+      observed: () => observedAll([seen]),
       issues: [],
       status: buildStatus([]),
       hosts: [],
@@ -119,9 +119,9 @@ test("a new namespace is written once: nothing before its mirrors are observed, 
     hosts: ["b.example.com", "a.example.com"],
     labels: {},
   };
-  const before = namespaceMetadata({ ...facts, observed: observedAll([]) });
+  const before = namespaceMetadata({ ...facts, observed: () => observedAll([]) });
   assert.equal(writes(namespace, before), false);
-  const after = namespaceMetadata({ ...facts, observed: observedAll([api]) });
+  const after = namespaceMetadata({ ...facts, observed: () => observedAll([api]) });
   assert.deepEqual(after, {
     labels: { [STATE]: "Synced" },
     annotations: { [HOSTS]: "a.example.com,b.example.com", [STATUS]: null },
@@ -133,7 +133,7 @@ test("a new namespace is written once: nothing before its mirrors are observed, 
   const again = namespaceMetadata({
     ...facts,
     labels: written.labels,
-    observed: observedAll([api]),
+    observed: () => observedAll([api]),
   });
   assert.equal(writes(written, again), false, "an unchanged namespace is written again");
 });
