@@ -16,6 +16,7 @@ import {
   applied,
   controller,
   httpRoute,
+  ingressRoute,
   LOCAL_BACKENDS,
   namespace,
   object,
@@ -105,24 +106,17 @@ function requestOf(s: Scenario): Record<string, unknown> {
   });
   s.ingressRoutes.forEach((refs, i) => {
     others.push(
-      object(
-        "traefik.io/v1alpha1",
-        "IngressRoute",
-        SOURCE,
-        `ingressroute-${i}`,
-        {
-          spec: {
-            routes: [
-              {
-                match: `Host(\`ingressroute-${i}.develop.example.com\`)`,
-                kind: "Rule",
-                services: refs.map((ref) => ({ ...withNamespace(ref), port: 8080 })),
-              },
-            ],
+      ingressRoute(`ingressroute-${i}`, {
+        namespace: SOURCE,
+        annotations: toFeatures,
+        routes: [
+          {
+            match: `Host(\`ingressroute-${i}.develop.example.com\`)`,
+            kind: "Rule",
+            services: refs.map((ref) => ({ ...withNamespace(ref), port: 8080 })),
           },
-        },
-        { annotations: toFeatures },
-      ),
+        ],
+      }),
     );
   });
   // Our existing ExternalName mirrors, where the branch has no Service of that name.

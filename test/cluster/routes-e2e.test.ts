@@ -10,7 +10,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MANAGED_BY_VALUE } from "../../lib/constants.ts";
-import { httpRoute as httpRouteObject, MANAGED_BY, REPLICATE_TO } from "../support/builders.ts";
+import {
+  httpRoute as httpRouteObject,
+  ingressRoute as ingressRouteObject,
+  MANAGED_BY,
+  REPLICATE_TO,
+} from "../support/builders.ts";
 import { ensureRouteCRDs } from "./build.ts";
 import { controlPlaneForTests } from "./control-plane.ts";
 import { KubeClient, type KubeObject, resourcePath } from "./kube.ts";
@@ -140,9 +145,9 @@ interface GrantSpec {
   to: { name?: string }[];
 }
 
+/** The spec of an IngressRoute from the shared builders, serving `host` by `web` through `middleware`. */
 function traefikRoute(host: string, middleware: string) {
-  return {
-    entryPoints: ["websecure"],
+  return ingressRouteObject("shop", {
     routes: [
       {
         kind: "Rule",
@@ -151,7 +156,7 @@ function traefikRoute(host: string, middleware: string) {
         services: [{ name: "web", port: 80 }],
       },
     ],
-  };
+  }).spec as Record<string, unknown>;
 }
 
 /** The spec of an HTTPRoute from the shared builders, serving `host` by Service `api`. */

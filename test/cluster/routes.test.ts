@@ -19,7 +19,15 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadAll } from "js-yaml";
-import { groupKeyOfKind, REPLICATED_FROM, toFeatures } from "../support/builders.ts";
+import {
+  groupKeyOfKind,
+  httpRoute,
+  ingressRoute,
+  manifest,
+  middleware,
+  REPLICATED_FROM,
+  toFeatures,
+} from "../support/builders.ts";
 import { ensureRouteCRDs, REPO_ROOT, type RouteCRDs } from "./build.ts";
 import { applyCRDs, controlPlaneForTests } from "./control-plane.ts";
 import {
@@ -536,32 +544,23 @@ describe("hook answers for live route objects", () => {
 
     // The branch deploys its own routes under the same names (not ours: no managed-by label).
     const own: KubeObject[] = [
-      {
-        apiVersion: "traefik.io/v1alpha1",
-        kind: "IngressRoute",
-        metadata: { name: "shop", namespace: "feature-login" },
-        spec: {
-          entryPoints: ["websecure"],
-          routes: [
-            {
-              kind: "Rule",
-              match: "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
-              services: [{ name: "shop", port: 80 }],
-            },
-          ],
-        },
-      },
-      {
-        apiVersion: "gateway.networking.k8s.io/v1",
-        kind: "HTTPRoute",
-        metadata: { name: "api-v2", namespace: "feature-login" },
-        spec: {
-          parentRefs: [{ name: "example-gateway", namespace: "develop" }],
-          hostnames: ["api.feature-login.example.com"],
-          rules: [{ backendRefs: [{ name: "api-v2", port: 80 }] }],
-        },
-      },
-    ];
+      ingressRoute("shop", {
+        namespace: "feature-login",
+        routes: [
+          {
+            kind: "Rule",
+            match: "Host(`feature-login.example.com`) && PathPrefix(`/shop`)",
+            services: [{ name: "shop", port: 80 }],
+          },
+        ],
+      }),
+      httpRoute("api-v2", {
+        namespace: "feature-login",
+        gateway: { name: "example-gateway", namespace: "develop" },
+        hostnames: ["api.feature-login.example.com"],
+        rules: [{ backendRefs: [{ name: "api-v2", port: 80 }] }],
+      }),
+    ].map(manifest);
     for (const o of own) {
       const resource = await resourceOfKind(o.apiVersion, o.kind);
       const created = await client.request(
@@ -626,37 +625,25 @@ describe("hook answers for live route objects", () => {
 
   test("traefik-v2: IngressRoute and Middleware sources of traefik.containo.us get mirrors of that group, accepted by its CRDs", async () => {
     const v2Sources: KubeObject[] = [
-      {
-        apiVersion: "traefik.containo.us/v1alpha1",
-        kind: "Middleware",
-        metadata: {
-          name: "strip-legacy",
-          namespace: "develop",
-          annotations: toFeatures,
-        },
-        spec: { stripPrefix: { prefixes: ["/legacy"] } },
-      },
-      {
-        apiVersion: "traefik.containo.us/v1alpha1",
-        kind: "IngressRoute",
-        metadata: {
-          name: "legacy",
-          namespace: "develop",
-          annotations: toFeatures,
-        },
-        spec: {
-          entryPoints: ["web"],
-          routes: [
-            {
-              kind: "Rule",
-              match: "Host(`legacy.develop.example.com`) && PathPrefix(`/legacy`)",
-              middlewares: [{ name: "strip-legacy" }],
-              services: [{ name: "example-web", port: 80 }],
-            },
-          ],
-        },
-      },
-    ];
+      middleware(
+        "strip-legacy",
+        { stripPrefix: { prefixes: ["/legacy"] } },
+        { group: "traefik.containo.us", annotations: toFeatures },
+      ),
+      ingressRoute("legacy", {
+        group: "traefik.containo.us",
+        annotations: toFeatures,
+        entryPoints: ["web"],
+        routes: [
+          {
+            kind: "Rule",
+            match: "Host(`legacy.develop.example.com`) && PathPrefix(`/legacy`)",
+            middlewares: [{ name: "strip-legacy" }],
+            services: [{ name: "example-web", port: 80 }],
+          },
+        ],
+      }),
+    ].map(manifest);
     for (const o of v2Sources) {
       const resource = await resourceOfKind(o.apiVersion, o.kind);
       const created = await client.request(

@@ -283,7 +283,8 @@ export function ingress(
 export function httpRoute(
   name: string,
   opts: ObjectOptions & {
-    gateway?: string;
+    /** The Gateway's name, or its name and namespace; default `gateway`. */
+    gateway?: string | { name: string; namespace: string };
     hostnames?: readonly string[];
     /** Default: every request to Service `web` on port 80. */
     rules?: readonly Json[];
@@ -294,10 +295,55 @@ export function httpRoute(
     kind: "HTTPRoute",
     metadata: metadataOf(name, opts),
     spec: {
-      parentRefs: [{ name: opts.gateway ?? "gateway" }],
+      parentRefs: [
+        typeof opts.gateway === "object" ? opts.gateway : { name: opts.gateway ?? "gateway" },
+      ],
       hostnames: opts.hostnames ?? [`${SOURCE_NAMESPACE}.example.com`],
       rules: opts.rules ?? [{ backendRefs: [{ name: "web", port: 80 }] }],
     },
+  };
+}
+
+/** A Traefik API group: traefik.io (v3) or traefik.containo.us (v2). */
+export type TraefikGroup = "traefik.io" | "traefik.containo.us";
+
+/** A Traefik IngressRoute on `entryPoints` with `routes` (default: `develop.example.com` to `web`). */
+export function ingressRoute(
+  name: string,
+  opts: ObjectOptions & {
+    group?: TraefikGroup;
+    entryPoints?: readonly string[];
+    routes?: readonly Json[];
+  } = {},
+): KubeObject {
+  return {
+    apiVersion: `${opts.group ?? "traefik.io"}/v1alpha1`,
+    kind: "IngressRoute",
+    metadata: metadataOf(name, opts),
+    spec: {
+      entryPoints: opts.entryPoints ?? ["websecure"],
+      routes: opts.routes ?? [
+        {
+          kind: "Rule",
+          match: `Host(\`${SOURCE_NAMESPACE}.example.com\`)`,
+          services: [{ name: "web", port: 80 }],
+        },
+      ],
+    },
+  };
+}
+
+/** A Traefik Middleware with `spec`. */
+export function middleware(
+  name: string,
+  spec: Json,
+  opts: ObjectOptions & { group?: TraefikGroup } = {},
+): KubeObject {
+  return {
+    apiVersion: `${opts.group ?? "traefik.io"}/v1alpha1`,
+    kind: "Middleware",
+    metadata: metadataOf(name, opts),
+    spec,
   };
 }
 
