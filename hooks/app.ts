@@ -83,16 +83,11 @@ export function createApp(opts: AppOptions): App {
 
   const hook = (name: string, handler: RequestHandler): RequestHandler[] => [
     (req, res, next) => {
-      const started = process.hrtime.bigint();
       const stages = new StageClock();
       res.locals.stages = stages;
       res.on("finish", () => {
-        metrics.observeRequest(
-          name,
-          res.statusCode,
-          Number(process.hrtime.bigint() - started) / 1e9,
-        );
         stages.mark("answer");
+        metrics.observeRequest(name, res.statusCode, stages.elapsed());
         if (res.statusCode === 200) metrics.observeStages(name, stages.seconds);
       });
       if (inFlight >= opts.maxConcurrent) {

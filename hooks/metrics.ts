@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { SyncOutcome } from "../lib/engine.ts";
 import { STAGES, type Stage } from "./stages.ts";
 
-// Prometheus metrics. Label values are bounded: hook names, status codes and kinds, never
+// Prometheus metrics. Label values are bounded: hook names, status codes, stage names and kinds, never
 // namespace or object names.
 
 const PREFIX = "kube_external_sync_";

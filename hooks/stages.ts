@@ -11,17 +11,24 @@ export type Stage = (typeof STAGES)[number];
 /**
  * Times one request's stages: `body` from the hook's first middleware (headers read) until the
  * body is read and filtered, `parse` the JSON.parse of what is kept, `validation` the request's
- * checks, `engine` the answer computed, `answer` until it is all handed to the connection.
+ * checks, `engine` the answer computed, `answer` until it is all handed to the connection (its
+ * serialisation, the outcome's metrics and the access log line included).
  */
 export class StageClock {
   readonly seconds: Partial<Record<Stage, number>> = {};
-  private last = process.hrtime.bigint();
+  private readonly started = process.hrtime.bigint();
+  private last = this.started;
 
   /** Ends `stage` now. */
   mark(stage: Stage): void {
     const now = process.hrtime.bigint();
     this.seconds[stage] = Number(now - this.last) / 1e9;
     this.last = now;
+  }
+
+  /** Seconds from the start to the last mark: the request's duration, which its stages add up to. */
+  elapsed(): number {
+    return Number(this.last - this.started) / 1e9;
   }
 }
 
