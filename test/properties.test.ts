@@ -14,20 +14,28 @@ import { computeSync } from "../lib/engine.ts";
 import { type HostTemplate, mapHost, parseHostTemplate } from "../lib/hosts.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import type { KubeObject, SyncResponse } from "../lib/types.ts";
-import { controller } from "./support/builders.ts";
+import {
+  applied,
+  controller,
+  ingress,
+  MANAGED_BY,
+  namespace,
+  type ObjectOptions,
+  object,
+  PREFIX,
+  REPLICATED_FROM,
+  SKIP,
+  STATUS,
+  service,
+  syncRequest,
+} from "./support/builders.ts";
 
 // ---------------------------------------------------------------------------------------------
-// Vocabulary (spelled out here, not imported: the spec is the oracle)
+// Vocabulary (spelled out in the test builders, never imported from lib/: the spec is the oracle)
 
-const P = "kube-external-sync.io/";
-const REPLICATED_FROM = `${P}replicated-from`;
-const STATUS = `${P}status`;
+const P = PREFIX;
 const HOSTS = `${P}hosts`;
 const STATE = `${P}state`;
-const SKIP = `${P}skip`;
-const DECORATOR = "metacontroller.k8s.io/decorator-controller";
-const MANAGED_BY = "app.kubernetes.io/managed-by";
-const CONTROLLER_NAME = "kube-external-sync";
 
 const KINDS = {
   Service: { key: "Service.v1", apiVersion: "v1", resource: "services" },
@@ -471,66 +479,9 @@ function controllerOf(kinds: readonly KindName[]): RawRequest["controller"] {
   ) as RawRequest["controller"];
 }
 
-let uidCounter = 0;
-const serverMeta = (name: string) => ({
-  uid: `00000000-0000-4000-8000-${(++uidCounter).toString(16).padStart(12, "0")}`,
-  resourceVersion: String(1000 + uidCounter),
-  creationTimestamp: "2026-11-20T09:05:00Z",
-  generation: 1,
-  // Server fields some clusters add; never ours to copy.
-  managedFields: [{ manager: "kubectl", operation: "Apply", apiVersion: "v1", fieldsType: "x" }],
-  name,
-});
-
-/**
- * An attachment as Metacontroller and the API server leave it after applying `desired`: server
- * fields, owner reference and Metacontroller's annotations added, server defaults filled in.
- */
-function applied(desired: KubeObject, nsName: string, nsUid: string): KubeObject {
-  const o = structuredClone(desired);
-  const meta = serverMeta(desired.metadata.name);
-  o.metadata = {
-    ...o.metadata,
-    uid: meta.uid,
-    resourceVersion: meta.resourceVersion,
-    creationTimestamp: meta.creationTimestamp,
-    generation: meta.generation,
-    namespace: nsName,
-    ownerReferences: [
-      {
-        apiVersion: "v1",
-        kind: "Namespace",
-        name: nsName,
-        uid: nsUid,
-        controller: true,
-        blockOwnerDeletion: true,
-      },
-    ],
-    annotations: {
-      ...(o.metadata.annotations ?? {}),
-      [DECORATOR]: CONTROLLER_NAME,
-      "metacontroller.k8s.io/last-applied-configuration": JSON.stringify(desired),
-    },
-  };
-  if (o.kind === "Service") {
-    const spec = (o.spec ?? {}) as Record<string, unknown>;
-    spec.sessionAffinity = "None";
-    spec.internalTrafficPolicy = "Cluster";
-    if (Array.isArray(spec.ports)) {
-      spec.ports = (spec.ports as Record<string, unknown>[]).map((p) => ({
-        ...p,
-        protocol: p.protocol ?? "TCP",
-        targetPort: p.targetPort ?? p.port,
-      }));
-    }
-    o.spec = spec;
-  }
-  o.status = { loadBalancer: {} };
-  return o;
-}
-
 /** What an older version of the hook left in the namespace: a mirror, already applied. */
-function staleMirror(e: ExistingGen, nsName: string, nsUid: string): KubeObject {
+function staleMirror(e: ExistingGen, parent: KubeObject): KubeObject {
+  const nsName = parent.metadata.name;
   const metadata = {
     name: e.name,
     namespace: nsName,
@@ -571,57 +522,23 @@ function staleMirror(e: ExistingGen, nsName: string, nsUid: string): KubeObject 
             ],
           },
         };
-  return applied(desired, nsName, nsUid);
+  return applied(desired, parent);
 }
 
 /** An object in the target namespace that this controller did not create. */
 function unmanaged(e: ExistingGen, nsName: string): KubeObject {
-  const metadata: KubeObject["metadata"] = {
-    ...serverMeta(e.name),
+  const opts: ObjectOptions = {
     namespace: nsName,
     labels: { "app.kubernetes.io/name": e.name },
   };
   if (e.looksManaged) {
     // An orphan that carries our marks (e.g. copied by hand): still not ours to touch.
-    metadata.labels = { ...metadata.labels, [MANAGED_BY]: "kube-external-sync" };
-    metadata.annotations = { [REPLICATED_FROM]: `${e.fromNs}/${e.name}` };
+    opts.labels = { ...opts.labels, [MANAGED_BY]: "kube-external-sync" };
+    opts.annotations = { [REPLICATED_FROM]: `${e.fromNs}/${e.name}` };
   }
   return e.kind === "Service"
-    ? {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata,
-        spec: {
-          type: "ClusterIP",
-          selector: { app: e.name },
-          ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080 }],
-          clusterIP: "10.96.1.1",
-          sessionAffinity: "None",
-        },
-        status: { loadBalancer: {} },
-      }
-    : {
-        apiVersion: KINDS.Ingress.apiVersion,
-        kind: "Ingress",
-        metadata,
-        spec: {
-          rules: [
-            {
-              host: `${e.name}.${nsName}.example.com`,
-              http: {
-                paths: [
-                  {
-                    path: "/",
-                    pathType: "Prefix",
-                    backend: { service: { name: e.name, port: { number: 80 } } },
-                  },
-                ],
-              },
-            },
-          ],
-        },
-        status: { loadBalancer: {} },
-      };
+    ? service(e.name, opts)
+    : ingress(e.name, { ...opts, hosts: [`${e.name}.${nsName}.example.com`] });
 }
 
 const NS_UID = "6f1c2a06-0000-4000-8000-000000000006";
@@ -630,65 +547,48 @@ function sourceNsOf(s: Scenario, src: SourceGen): string {
   return s.sourceNamespaces[src.ns % s.sourceNamespaces.length] ?? "develop";
 }
 
+/** Objects of declared kinds, the first of each kind and `namespace/name` (as a request map keeps). */
+function firstOfEach(objects: readonly KubeObject[], kinds: readonly KindName[]): KubeObject[] {
+  const seen = new Set<string>();
+  return objects.filter((o) => {
+    const key = `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+    if (!kinds.includes(o.kind as KindName) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 function buildRequest(s: Scenario): RawRequest {
-  const related: RawRequest["related"] = {};
-  const attachments: RawRequest["attachments"] = {};
-  for (const k of s.kinds) {
-    related[KINDS[k].key] = {};
-    attachments[KINDS[k].key] = {};
-  }
-  for (const src of s.sources) {
-    const map = related[KINDS[src.kind].key];
-    const ns = sourceNsOf(s, src);
-    const key = `${ns}/${src.name}`;
-    if (map === undefined || map[key] !== undefined) continue;
-    map[key] = {
-      apiVersion: KINDS[src.kind].apiVersion,
-      kind: src.kind,
-      metadata: {
-        ...serverMeta(src.name),
-        namespace: ns,
+  const annotations = Object.keys(s.nsAnnotations).length > 0 ? { ...s.nsAnnotations } : undefined;
+  const parent = namespace(s.nsName, { uid: NS_UID, labels: s.nsLabels, annotations });
+  const sources = s.sources.map((src) =>
+    object(
+      KINDS[src.kind].apiVersion,
+      src.kind,
+      sourceNsOf(s, src),
+      src.name,
+      { spec: structuredClone(src.spec), status: { loadBalancer: {} } },
+      {
         labels: { "app.kubernetes.io/name": src.name, ...src.labels },
         annotations: src.annotations,
       },
-      spec: structuredClone(src.spec),
-      status: { loadBalancer: {} },
-    };
-  }
-  for (const e of s.existing) {
-    const rel = related[KINDS[e.kind].key];
-    const att = attachments[KINDS[e.kind].key];
-    const key = `${s.nsName}/${e.name}`;
-    if (rel === undefined || att === undefined || rel[key] !== undefined) continue;
-    if (e.ours) {
-      const obj = staleMirror(e, s.nsName, NS_UID);
-      rel[key] = obj;
-      att[key] = obj;
-    } else {
-      rel[key] = unmanaged(e, s.nsName);
-    }
-  }
-  const annotations = { ...s.nsAnnotations };
-  return {
+    ),
+  );
+  const stale = new Set<KubeObject>();
+  const existing = s.existing.map((e) => {
+    if (!e.ours) return unmanaged(e, s.nsName);
+    const mirror = staleMirror(e, parent);
+    stale.add(mirror);
+    return mirror;
+  });
+  const related = firstOfEach([...sources, ...existing], s.kinds);
+  const ours = related.filter((o) => stale.has(o));
+  return syncRequest({
     controller: controllerOf(s.kinds),
-    object: {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: {
-        name: s.nsName,
-        uid: NS_UID,
-        resourceVersion: "3006",
-        creationTimestamp: "2026-11-24T14:00:00Z",
-        labels: { "kubernetes.io/metadata.name": s.nsName, ...s.nsLabels },
-        ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
-      },
-      spec: { finalizers: ["kubernetes"] },
-      status: { phase: "Active" },
-    },
-    attachments,
+    namespace: parent,
     related,
-    finalizing: false,
-  };
+    attachments: ours,
+  }) as unknown as RawRequest;
 }
 
 function sync(raw: RawRequest, config: Config): SyncResponse {
@@ -726,7 +626,7 @@ function feedback(raw: RawRequest, resp: SyncResponse): RawRequest {
   }
   for (const a of resp.attachments) {
     const key = kindKeyOf(a);
-    const obj = applied(a, N, NS_UID);
+    const obj = applied(a, next.object);
     const att = next.attachments[key] ?? {};
     const rel = next.related[key] ?? {};
     att[`${N}/${a.metadata.name}`] = obj;

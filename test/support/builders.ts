@@ -132,7 +132,10 @@ export interface PlainObjectOptions {
 }
 
 let serverFieldsCounter = 0;
-/** The fields the API server sets, distinct per object built. */
+/**
+ * The fields the API server sets, distinct per object built, with a managedFields entry as every
+ * cluster now writes one (never read, never copied to a mirror).
+ */
 function serverFields(): Record<string, unknown> {
   serverFieldsCounter++;
   const n = String(serverFieldsCounter);
@@ -140,6 +143,10 @@ function serverFields(): Record<string, unknown> {
     uid: `6f1c2a${n.padStart(2, "0")}-0000-4000-8000-${n.padStart(12, "0")}`,
     resourceVersion: String(2000 + serverFieldsCounter),
     creationTimestamp: "2026-11-20T09:05:00Z",
+    generation: 1,
+    managedFields: [
+      { manager: "kubectl", operation: "Update", apiVersion: "v1", fieldsType: "FieldsV1" },
+    ],
   };
 }
 
@@ -168,6 +175,8 @@ export function manifest(built: KubeObject): KubeObject {
   delete out.metadata.uid;
   delete out.metadata.resourceVersion;
   delete out.metadata.creationTimestamp;
+  delete out.metadata.generation;
+  delete out.metadata.managedFields;
   if (typeof out.spec === "object" && out.spec !== null) delete (out.spec as Json).clusterIP;
   return out;
 }
@@ -186,12 +195,31 @@ export function secret(
   return object("v1", "Secret", ns, name, { type, data }, opts);
 }
 
+/** `object` with what the API server fills in: a Service's defaults, and a status. */
+function withServerDefaults(object: KubeObject): KubeObject {
+  if (object.kind === "Service") {
+    const spec = (object.spec ?? {}) as Json;
+    spec.sessionAffinity ??= "None";
+    spec.internalTrafficPolicy ??= "Cluster";
+    if (Array.isArray(spec.ports)) {
+      spec.ports = (spec.ports as Json[]).map((p) => ({
+        ...p,
+        protocol: p.protocol ?? "TCP",
+        targetPort: p.targetPort ?? p.port,
+      }));
+    }
+    object.spec = spec;
+  }
+  if (object.kind === "Service" || object.kind === "Ingress") object.status = { loadBalancer: {} };
+  return object;
+}
+
 /**
  * An attachment as Metacontroller and the API server leave it after applying `desired`: server
- * fields, the owner reference and Metacontroller's annotations added.
+ * fields and defaults, the owner reference and Metacontroller's annotations added.
  */
 export function applied(desired: KubeObject, parent: KubeObject): KubeObject {
-  const out = structuredClone(desired);
+  const out = withServerDefaults(structuredClone(desired));
   out.metadata = {
     ...out.metadata,
     ...serverFields(),
