@@ -2,8 +2,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { SyncOutcome } from "../lib/engine.ts";
 import { STAGES, type Stage } from "./stages.ts";
 
-// Prometheus metrics. Label values are bounded: hook names, status codes, stage names and kinds, never
-// namespace or object names.
+// Prometheus metrics. Label values are bounded: hook names, status codes, stage names and kinds,
+// never namespace or object names.
 
 const PREFIX = "kube_external_sync_";
 /** Namespaces remembered for the outcome gauges; far above any real cluster. */
