@@ -26,7 +26,7 @@ export class StageClock {
     this.last = now;
   }
 
-  /** Seconds from the start to the last mark: the request's duration, which its stages add up to. */
+  /** Seconds from the start to the last mark: the request's duration, the sum of its stages. */
   elapsed(): number {
     return Number(this.last - this.started) / 1e9;
   }
