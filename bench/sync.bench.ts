@@ -47,7 +47,8 @@ const ENTRY = join(ROOT, "dist/hooks/server.js");
 const HTTP_FLOOR_ENTRY = join(ROOT, "bench/http-floor.ts");
 /** Time spent on the measured hook requests of one size, roughly. */
 const BUDGET_MS = 3000;
-const MIN_ITERATIONS = 30;
+/** At least this many of each, so a p99 is not simply the slowest request of a short run. */
+const MIN_ITERATIONS = 100;
 const MAX_ITERATIONS = 5000;
 /** Hook and baseline alternate in this many rounds, so a burst of load elsewhere hits both. */
 const ROUNDS = 5;
@@ -364,6 +365,7 @@ interface Row {
   gcMs: number;
   httpP50: number;
   baseP50: number;
+  baseP99: number;
   ratio: number;
   idleRss: number;
   peakRss: number;
@@ -375,7 +377,8 @@ const size = (bytes: number) =>
     ? `${(bytes / 1024 / 1024).toFixed(1)} MB`
     : `${(bytes / 1024).toFixed(1)} kB`;
 const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+/** Memory in MiB (what /proc reports in kB, divided by 1,024 twice), as Kubernetes counts `Mi`. */
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -404,6 +407,7 @@ function report(
       "hook p99 ms",
       "server CPU ms",
       "floor p50 ms",
+      "floor p99 ms",
       "ratio",
       "idle RSS",
       "peak RSS",
@@ -418,9 +422,10 @@ function report(
       ms(r.hookP99),
       ms(r.serverCpu),
       ms(r.baseP50),
+      ms(r.baseP99),
       `${r.ratio.toFixed(2)}x`,
-      mb(r.idleRss),
-      mb(r.peakRss),
+      mib(r.idleRss),
+      mib(r.peakRss),
     ]),
   );
   const server = table(
@@ -454,7 +459,7 @@ function report(
     )
       .map(([k, v]) => `${k}=${v}`)
       .join(" ")}`,
-    "floor: JSON.parse + JSON.stringify of the same body in the bench process; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
+    "floor: JSON.parse + JSON.stringify of the same body in the bench process (its p99 is this machine's own tail for JSON of that size, beside the hook's); N: hook requests, at least 100 so p99 is not the slowest one; ratio: hook p50 / floor p50; server CPU: user+system time of the server per request (/proc, 10 ms ticks); RSS of the server (/proc VmRSS when ready, VmHWM after the run)",
     timing,
     "",
     "where the time goes in the server: HTTP alone, the p50 of a bare node:http server answering as many bytes (bench/http-floor.ts, same flags, same client); then the hook server's own time per request and its stages (hooks/stages.ts: body from the headers until read and filtered, parse, validation, engine, answer until handed to the connection) and its GC pauses, means from its /metrics:",
@@ -506,6 +511,7 @@ async function main(): Promise<void> {
       gcMs: m.gcMs,
       httpP50,
       baseP50: median(m.baseline),
+      baseP99: percentile(sorted(m.baseline), 99),
       ratio: percentile(hook, 50) / median(m.baseline),
       idleRss,
       peakRss,
