@@ -2,6 +2,7 @@ import type { SkipList } from "./annotations.ts";
 import type { DeclaredKind } from "./kinds/index.ts";
 import { observedAttachment } from "./metadata.ts";
 import { attachmentParentOf, objectsIn, type SyncInput } from "./request.ts";
+import type { KubeObject } from "./types.ts";
 
 // What the branch namespace itself holds, as the kind modules need it to decide per reference
 // (docs/design.md, Backends follow the branch; Secret (TLS, opt-in)). A pure function of the sync
@@ -19,8 +20,8 @@ export interface BranchFacts {
    * own (seen only when the controller declares Secrets). A TLS reference to it needs no hint.
    */
   hasSecret(name: string): boolean;
-  /** The same facts, knowing the names of the (TLS) Secrets this answer mirrors. */
-  withMirroredSecrets(names: ReadonlySet<string>): BranchFacts;
+  /** The same facts, knowing what this answer mirrors of the kinds decided first. */
+  withMirrors(mirrors: readonly KubeObject[]): BranchFacts;
 }
 
 function declaredCore(kinds: readonly DeclaredKind[], kind: string): DeclaredKind | undefined {
@@ -44,8 +45,8 @@ function ownObjectNames(input: SyncInput, key: string, namespace: string): Set<s
 
 /**
  * The facts about the branch namespace of a sync request that route and TLS mirrors need; `skip`
- * is the namespace's skip annotation as the engine parsed it. Which TLS Secrets the answer mirrors
- * is known once the engine has decided its Secrets (withMirroredSecrets); until then, none.
+ * is the namespace's skip annotation as the engine parsed it. Which Secrets the answer mirrors is
+ * known once the engine has decided the kinds decided first (withMirrors); until then, none.
  */
 export function branchFacts(input: SyncInput, skip: SkipList): BranchFacts {
   const { kinds } = input;
@@ -54,10 +55,15 @@ export function branchFacts(input: SyncInput, skip: SkipList): BranchFacts {
   const ownServices = services ? ownObjectNames(input, services.key, namespace) : new Set();
   const secrets = declaredCore(kinds, "Secret");
   const ownSecrets = secrets ? ownObjectNames(input, secrets.key, namespace) : new Set();
-  const knowing = (mirroredSecrets: ReadonlySet<string>): BranchFacts => ({
-    runsService: (name) => ownServices.has(name) || skip.skips("Service", name),
-    hasSecret: (name) => mirroredSecrets.has(name) || ownSecrets.has(name),
-    withMirroredSecrets: knowing,
-  });
-  return knowing(new Set());
+  const knowing = (mirrors: readonly KubeObject[]): BranchFacts => {
+    const mirroredSecrets = new Set(
+      mirrors.filter((m) => m.kind === "Secret").map((m) => m.metadata.name),
+    );
+    return {
+      runsService: (name) => ownServices.has(name) || skip.skips("Service", name),
+      hasSecret: (name) => mirroredSecrets.has(name) || ownSecrets.has(name),
+      withMirrors: knowing,
+    };
+  };
+  return knowing([]);
 }

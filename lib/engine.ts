@@ -17,7 +17,6 @@ import {
   routesOf,
   type SourceKind,
 } from "./kinds/kind.ts";
-import { secretKind } from "./kinds/secret.ts";
 import { describeCollision, listMergeCollisions, withoutCollisions } from "./list-merge.ts";
 import {
   type AttachmentParent,
@@ -113,7 +112,8 @@ interface Target {
   servedHosts(): ReadonlyMap<string, string>;
   /**
    * What the namespace itself holds that route and TLS mirrors decide by (lib/branch.ts). It
-   * knows no mirrored Secrets: decideAll hands the kinds after Secrets a target whose facts do.
+   * knows no mirrors: decideAll hands the other kinds a target whose facts know the mirrors of
+   * the kinds decided first.
    */
   branch: BranchFacts;
   /** The namespace and controller, as Metacontroller's child test reads them. */
@@ -244,20 +244,21 @@ class Claims {
 }
 
 /**
- * Secrets are decided first: an Ingress or IngressRoute mirror reports a TLS Secret it names as
- * missing unless this answer mirrors it (BranchFacts.hasSecret). Claims are per kind and status
- * lines are sorted, so this order changes nothing else; the other kinds keep theirs (companions
- * are merged in it).
+ * Kinds decided first (SourceKind.decidedFirst: Secrets) come first, and the others are decided
+ * knowing their mirrors: an Ingress or IngressRoute mirror reports a TLS Secret it names as missing
+ * unless this answer mirrors it (BranchFacts.hasSecret). Claims are per kind and status lines are
+ * sorted, so this order changes nothing else; the other kinds keep theirs (companions are merged
+ * in it).
  */
 function decideAll(candidates: readonly Candidate[], target: Target): Decision[] {
   const claims = new Claims();
-  const secrets = decideInOrder(candidates.filter(isSecretCandidate), target, claims);
-  const knowingSecrets: Target = {
+  const first = decideInOrder(candidates.filter(isDecidedFirst), target, claims);
+  const knowingFirst: Target = {
     ...target,
-    branch: target.branch.withMirroredSecrets(mirroredNames(secrets)),
+    branch: target.branch.withMirrors(mirrorsOf(first).map((mirror) => mirror.object)),
   };
-  const others = candidates.filter((candidate) => !isSecretCandidate(candidate));
-  return [...secrets, ...decideInOrder(others, knowingSecrets, claims)];
+  const others = candidates.filter((candidate) => !isDecidedFirst(candidate));
+  return [...first, ...decideInOrder(others, knowingFirst, claims)];
 }
 
 function decideInOrder(
@@ -272,15 +273,7 @@ function decideInOrder(
   });
 }
 
-const isSecretCandidate = (candidate: Candidate) => candidate.kind.module === secretKind;
-
-/** Names of the objects the decisions mirror. */
-function mirroredNames(decisions: readonly Decision[]): Set<string> {
-  const names = new Set<string>();
-  for (const { mirror } of decisions)
-    if (mirror !== undefined) names.add(mirror.object.metadata.name);
-  return names;
-}
+const isDecidedFirst = (candidate: Candidate) => candidate.kind.module.decidedFirst === true;
 
 /** The guards, in order; the first that applies decides. */
 function decide(candidate: Candidate, target: Target, claims: Claims): Decision {

@@ -67,6 +67,11 @@ interface KindIdentity {
 /** A kind whose annotated objects in source namespaces are mirrored into target namespaces. */
 export interface SourceKind extends KindIdentity {
   readonly role: "source";
+  /**
+   * Its mirrors are facts other kinds' mirrors read (MirrorContext.branch: a route mirror's TLS
+   * Secret), so its sources are decided before those of the kinds without it.
+   */
+  readonly decidedFirst?: boolean;
   /** The mirror of `source` in `ctx.namespace`. */
   mirror(source: KubeObject, ctx: MirrorContext): MirrorResult;
   /** The hosts and paths a mirror serves, for kinds that route traffic. */

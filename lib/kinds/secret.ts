@@ -65,6 +65,7 @@ export const secretKind: SourceKind = {
   group: "",
   resource: "secrets",
   versions: ["v1"],
+  decidedFirst: true,
 
   mirror(source, ctx) {
     const refusal = whyNotMirrored(source);
