@@ -7,7 +7,6 @@
 // desired state, since Metacontroller deletes every mirror a 200 leaves out.
 
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -25,6 +24,7 @@ import { PIECE_CHARS } from "../lib/json-pieces.ts";
 import { parseSyncRequest } from "../lib/request.ts";
 import {
   freePort,
+  listenOnLoopback,
   postJson,
   type Reply,
   request,
@@ -103,18 +103,8 @@ async function startApp(overrides: Partial<AppOptions> = {}): Promise<Running> {
     maxConcurrent: 16,
     ...overrides,
   });
-  const server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  assert.ok(address !== null && typeof address === "object");
-  return {
-    port: address.port,
-    setReady,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const { port, close } = await listenOnLoopback(app);
+  return { port, setReady, close };
 }
 
 function assertPlainError(reply: Reply, status: number, pattern?: RegExp): void {
@@ -410,9 +400,7 @@ describe("an answer in pieces", () => {
       res.on("close", () => closed.resolve());
       sendJson(res, { attachments: Array.from({ length: ITEMS }, () => item) });
     });
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const { port } = server.address() as { port: number };
+    const { port, close } = await listenOnLoopback(app);
     try {
       // The client reads the first bytes of the answer, then goes away.
       const req = http.get({ host: "127.0.0.1", port, path: "/answer" }, (res) =>
@@ -426,8 +414,7 @@ describe("an answer in pieces", () => {
       assert.ok(atClose < ITEMS, `all ${ITEMS} items were built`);
       assert.equal(built, atClose, "items were built after the client went away");
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
     }
   });
 });
@@ -448,9 +435,7 @@ describe("a request body read in pieces", () => {
         res.json({ names: Object.keys((req.body as { related: Json }).related) });
       },
     );
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const { port } = server.address() as { port: number };
+    const { port, close } = await listenOnLoopback(app);
     try {
       const { body } = buildRequest(200);
       const reply = await postJson(port, "/body", body);
@@ -462,8 +447,7 @@ describe("a request body read in pieces", () => {
       const kept = pieces.filter((piece) => piece.length > 0).length;
       assert.equal(kept, 0, `${kept} of ${pieces.length} pieces were not freed`);
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
     }
   });
 
@@ -488,17 +472,14 @@ describe("a request body read in pieces", () => {
         res.json({});
       },
     );
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const { port } = server.address() as { port: number };
+    const { port, close } = await listenOnLoopback(app);
     try {
       const { body } = buildRequest(200);
       assert.equal((await postJson(port, "/body", body)).status, 200);
       assert.equal(empty, 0, `${empty} pieces were freed before the last listener read them`);
       assert.equal(seen, Buffer.byteLength(body));
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
     }
   });
 

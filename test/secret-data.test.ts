@@ -5,7 +5,6 @@
 // a malformed request and a body that is not JSON. Only the TLS mirror in the answer may carry it.
 
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
 import { pino } from "pino";
@@ -23,6 +22,7 @@ import {
   syncRequest,
   toFeatures,
 } from "./support/builders.ts";
+import { listenOnLoopback } from "./support/net.ts";
 
 /** The recognisable key material, and every form it could leak in. */
 const MARKER_VALUE = secretMarker("hook");
@@ -72,15 +72,7 @@ before(async () => {
     bodyLimit: "1mb",
     maxConcurrent: 4,
   });
-  const server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  assert.ok(address !== null && typeof address === "object");
-  port = address.port;
-  close = async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
+  ({ port, close } = await listenOnLoopback(app));
 });
 after(() => close());
 

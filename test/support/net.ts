@@ -54,6 +54,28 @@ export async function freePort(): Promise<number> {
   }
 }
 
+/** A server listening on 127.0.0.1 (port 0), and how to close it with its open connections. */
+export interface Listening {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts `app` (an Express app or a request listener) on 127.0.0.1, on a port the system picks. */
+export async function listenOnLoopback(app: http.RequestListener): Promise<Listening> {
+  const server = http.createServer(app);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no port assigned");
+  return {
+    port: address.port,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** Node's options for a request to 127.0.0.1: Content-Length unless chunked, TLS, timeout. */
 function nodeOptions(port: number, path: string, opts: RequestOptions): https.RequestOptions {
   const headers: Record<string, string> = { ...opts.headers };
